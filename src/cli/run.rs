@@ -1,0 +1,192 @@
+//! `tokenwatch run`: evaluate NDJSON events, findings to stdout, a summary
+//! and every rejected line to stderr.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokenwatch::lines::{HARD_CAP, Line, LineReader};
+use tokenwatch::{Engine, Finding, Options, Stats};
+
+/// Arguments of `tokenwatch run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Rule files or directories (repeatable; default: the built-in pack).
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// NDJSON event files; `-` or nothing reads stdin.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<String>,
+    /// Write each rejected line verbatim, after a `# input:line: reason` line.
+    #[arg(long, value_name = "FILE")]
+    errors: Option<PathBuf>,
+    /// Longest accepted event line in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Options::default().max_line_bytes)]
+    max_line_bytes: usize,
+    /// How many recent event identities are remembered to drop duplicates.
+    #[arg(long, value_name = "N", default_value_t = Options::default().dedup_capacity)]
+    dedup_capacity: usize,
+    /// Exit with status 2 when any input line was rejected.
+    #[arg(long)]
+    fail_on_reject: bool,
+}
+
+/// Exit status when lines were rejected and `--fail-on-reject` is set.
+const REJECTED: u8 = 2;
+
+/// Runs the rules over the inputs.
+pub fn run(args: RunArgs) -> Result<ExitCode, String> {
+    let rules = super::load_rules(&args.rules)?;
+    let options = Options {
+        max_line_bytes: args.max_line_bytes.min(HARD_CAP),
+        dedup_capacity: args.dedup_capacity,
+    };
+    let mut engine = Engine::with_options(Arc::new(rules), options);
+    let inputs = if args.inputs.is_empty() {
+        vec!["-".to_owned()]
+    } else {
+        args.inputs.clone()
+    };
+    let mut errors = match &args.errors {
+        Some(path) => {
+            Some(BufWriter::new(File::create(path).map_err(|e| {
+                format!("cannot create {}: {e}", path.display())
+            })?))
+        }
+        None => None,
+    };
+    let progress = progress_bar(&inputs);
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut sink = Sink {
+        out: &mut out,
+        errors: errors.as_mut().map(|w| w as &mut dyn Write),
+        progress: &progress,
+    };
+    for input in &inputs {
+        let reader: Box<dyn BufRead> = if input == "-" {
+            Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
+        } else {
+            let file = File::open(input).map_err(|e| format!("cannot open {input}: {e}"))?;
+            Box::new(BufReader::with_capacity(1 << 16, file))
+        };
+        match feed(&mut engine, input, reader, &mut sink) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            Err(e) => return Err(format!("{input}: {e}")),
+        }
+    }
+    progress.finish_and_clear();
+    match out.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        other => other.map_err(|e| format!("cannot write findings: {e}"))?,
+    }
+    if let Some(w) = errors.as_mut() {
+        w.flush()
+            .map_err(|e| format!("cannot write the errors file: {e}"))?;
+    }
+    let stats = engine.stats();
+    eprint!("{}", summary(&stats, &engine));
+    if args.fail_on_reject && stats.rejected > 0 {
+        return Ok(ExitCode::from(REJECTED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Sink<'a> {
+    out: &'a mut dyn Write,
+    errors: Option<&'a mut dyn Write>,
+    progress: &'a ProgressBar,
+}
+
+fn feed(
+    engine: &mut Engine,
+    input: &str,
+    reader: Box<dyn BufRead>,
+    sink: &mut Sink<'_>,
+) -> io::Result<()> {
+    let mut lines = LineReader::new(reader);
+    let mut line = Line::default();
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut pending_bytes = 0u64;
+    while lines.next_line(&mut line)? {
+        pending_bytes += line.len as u64 + 1;
+        if lines.line_number().is_multiple_of(4096) {
+            sink.progress.inc(std::mem::take(&mut pending_bytes));
+        }
+        if line.bytes.iter().all(u8::is_ascii_whitespace) && !line.cut {
+            continue;
+        }
+        let result = engine.process(&line.bytes, &mut findings);
+        if let Err(reason) = result {
+            let number = lines.line_number();
+            let reason = if line.cut {
+                format!(
+                    "{reason} (line of {} bytes; first {HARD_CAP} bytes kept)",
+                    line.len
+                )
+            } else {
+                reason.to_string()
+            };
+            sink.progress
+                .suspend(|| eprintln!("{input}:{number}: rejected: {reason}"));
+            if let Some(errors) = sink.errors.as_mut() {
+                writeln!(errors, "# {input}:{number}: {reason}")?;
+                errors.write_all(&line.bytes)?;
+                errors.write_all(b"\n")?;
+            }
+        }
+        if !findings.is_empty() {
+            for finding in findings.drain(..) {
+                sink.out.write_all(finding.to_json().as_bytes())?;
+                sink.out.write_all(b"\n")?;
+            }
+            sink.out.flush()?;
+        }
+    }
+    sink.progress.inc(pending_bytes);
+    Ok(())
+}
+
+fn progress_bar(inputs: &[String]) -> ProgressBar {
+    if !io::stderr().is_terminal() || inputs.iter().any(|i| i == "-") {
+        return ProgressBar::hidden();
+    }
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| std::fs::metadata(i).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn summary(stats: &Stats, engine: &Engine) -> String {
+    let mut text = format!(
+        "tokenwatch: {} events read: {} accepted, {} rejected, {} duplicates\n",
+        stats.read, stats.accepted, stats.rejected, stats.duplicates
+    );
+    if stats.dedup_evictions > 0 {
+        text.push_str(&format!(
+            "tokenwatch: {} event identities forgotten by the duplicate filter (--dedup-capacity)\n",
+            stats.dedup_evictions
+        ));
+    }
+    let total: u64 = stats.findings.iter().sum();
+    text.push_str(&format!("tokenwatch: {total} findings\n"));
+    for (rule, count) in engine.rules().rules().iter().zip(&stats.findings) {
+        if *count > 0 {
+            text.push_str(&format!("  {}: {count}\n", rule.id));
+        }
+    }
+    text
+}

@@ -1,0 +1,774 @@
+//! From rule files to a [`RuleSet`]: parse every file, read every document,
+//! resolve lists and field paths, prepare matchers, and collect every
+//! diagnostic on the way rather than stopping at the first.
+
+use std::collections::HashMap;
+
+use aho_corasick::AhoCorasick;
+use ipnetwork::IpNetwork;
+use regex::RegexBuilder;
+
+use crate::diag::{Diagnostics, suggest};
+use crate::event::EventKind;
+use crate::fields::FieldTable;
+use crate::matcher::{Bound, Check, Cmp, EqSet, FieldTest, Pattern, Quantifier, RefOp};
+use crate::rule::ast::{self, FieldTestAst, FileAst, ListAst, RuleAst, Spanned};
+use crate::rule::condition::{self, Expr};
+use crate::rule::template::{self, Template};
+use crate::ruleset::{CompileError, EventFilter, Rule, RuleSet, Selection, Source};
+use crate::schema;
+use crate::time::Timestamp;
+use crate::yaml::{self, Node, ScalarValue, Span};
+
+/// Every modifier the language knows.
+pub const MODIFIERS: &[&str] = &[
+    "contains",
+    "startswith",
+    "endswith",
+    "re",
+    "cidr",
+    "exists",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "i",
+    "all",
+    "fieldref",
+];
+
+/// Largest compiled size of one regex, against hostile patterns.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Parses and reads the documents of every source.
+pub fn read_sources(sources: &[Source], diags: &mut Diagnostics) -> Vec<FileAst> {
+    sources
+        .iter()
+        .map(|source| match yaml::parse_documents(&source.text) {
+            Ok(documents) => ast::read_file(&source.name, &documents, diags),
+            Err(e) => {
+                diags.error(
+                    "E000",
+                    &source.name,
+                    e.span,
+                    format!("invalid YAML: {}", e.message),
+                );
+                FileAst::default()
+            }
+        })
+        .collect()
+}
+
+/// Compiles the rules of `sources` that `keep` selects (with every list).
+pub fn compile(
+    sources: &[Source],
+    keep: impl Fn(&RuleAst) -> bool,
+) -> Result<RuleSet, CompileError> {
+    let mut diags = Diagnostics::default();
+    let files = read_sources(sources, &mut diags);
+    let mut compiler = Compiler {
+        fields: FieldTable::default(),
+        lists: HashMap::new(),
+        diags,
+    };
+    compiler.collect_lists(&files);
+    let mut seen: HashMap<&str, &RuleAst> = HashMap::new();
+    let mut rules = Vec::new();
+    for rule in files.iter().flat_map(|f| &f.rules) {
+        if let Some(first) = seen.insert(&rule.id.value, rule) {
+            compiler.diags.error(
+                "E020",
+                &rule.file,
+                rule.id.span,
+                format!(
+                    "duplicate rule id '{}' (first defined at {}:{})",
+                    rule.id.value, first.file, first.id.span.line
+                ),
+            );
+            continue;
+        }
+        if keep(rule)
+            && let Some(compiled) = compiler.rule(rule)
+        {
+            rules.push(compiled);
+        }
+    }
+    let has_errors = compiler.diags.has_errors();
+    let diagnostics = compiler.diags.sorted();
+    if has_errors {
+        return Err(CompileError { diagnostics });
+    }
+    Ok(RuleSet {
+        rules,
+        fields: compiler.fields,
+        warnings: diagnostics,
+    })
+}
+
+struct Compiler<'a> {
+    fields: FieldTable,
+    lists: HashMap<&'a str, &'a ListAst>,
+    diags: Diagnostics,
+}
+
+/// A scalar from a rule value, resolved and with its position.
+struct Literal {
+    text: String,
+    value: LiteralKind,
+    span: Span,
+}
+
+enum LiteralKind {
+    Null,
+    Bool(bool),
+    Number(f64),
+    Str,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Re,
+    Cidr,
+    Exists,
+    Compare(Cmp),
+}
+
+/// The context of the rule being compiled.
+struct RuleCx<'r> {
+    file: &'r str,
+    /// Event kinds the rule is limited to, when all are known kinds.
+    kinds: Option<Vec<EventKind>>,
+}
+
+impl<'a> Compiler<'a> {
+    fn collect_lists(&mut self, files: &'a [FileAst]) {
+        for list in files.iter().flat_map(|f| &f.lists) {
+            if let Some(first) = self.lists.insert(&list.name.value, list) {
+                self.diags.error(
+                    "E021",
+                    &list.file,
+                    list.name.span,
+                    format!(
+                        "duplicate list '{}' (first defined at {}:{})",
+                        list.name.value, first.file, first.name.span.line
+                    ),
+                );
+            }
+        }
+    }
+
+    fn rule(&mut self, rule: &RuleAst) -> Option<Rule> {
+        let errors_before = self.diags.error_count();
+        let (filter, kinds) = self.event_filter(rule);
+        let cx = RuleCx {
+            file: &rule.file,
+            kinds,
+        };
+        let selections: Vec<Selection> = rule
+            .selections
+            .iter()
+            .map(|s| Selection {
+                name: s.name.value.clone(),
+                alternatives: s
+                    .alternatives
+                    .iter()
+                    .map(|tests| {
+                        tests
+                            .iter()
+                            .filter_map(|t| self.field_test(&cx, t))
+                            .collect()
+                    })
+                    .collect(),
+            })
+            .collect();
+        let condition = self.condition(rule);
+        let output = rule.output.as_ref().and_then(|o| self.template(&cx, o));
+        if let Some(node) = &rule.correlation {
+            self.diags.error(
+                "E100",
+                &rule.file,
+                node.span,
+                "correlation blocks are not supported by this build".into(),
+            );
+        }
+        if self.diags.error_count() != errors_before {
+            return None;
+        }
+        Some(Rule {
+            id: rule.id.value.clone(),
+            title: rule.title.clone(),
+            severity: rule.severity,
+            tags: rule.tags.clone(),
+            description: rule.description.clone(),
+            falsepositives: rule.falsepositives.clone(),
+            file: rule.file.clone(),
+            line: rule.span.line,
+            filter,
+            selections,
+            condition: condition?,
+            output,
+            suppress: rule.suppress,
+        })
+    }
+
+    fn event_filter(&mut self, rule: &RuleAst) -> (EventFilter, Option<Vec<EventKind>>) {
+        let mut filter = EventFilter {
+            all: rule.events.is_empty(),
+            ..EventFilter::default()
+        };
+        let mut kinds = Vec::new();
+        let mut only_known = !rule.events.is_empty();
+        for Spanned { value, span } in &rule.events {
+            match EventKind::of_type(value) {
+                EventKind::Issued => filter.issued = true,
+                EventKind::Revoked => filter.revoked = true,
+                EventKind::Other => {
+                    only_known = false;
+                    const KNOWN: [&str; 4] = [
+                        "com.qlik.oauth-token.issued",
+                        "com.qlik.oauth-token.revoked",
+                        "com.qlik.core.oauth-token.issued",
+                        "com.qlik.core.oauth-token.revoked",
+                    ];
+                    if let Some(hint) = suggest(value, KNOWN) {
+                        self.diags.warning(
+                            "W002",
+                            &rule.file,
+                            *span,
+                            format!("event type '{value}' is not a known type"),
+                            Some(hint),
+                        );
+                    }
+                    filter.others.push(value.as_str().into());
+                }
+            }
+            kinds.push(EventKind::of_type(value));
+        }
+        (filter, only_known.then_some(kinds))
+    }
+
+    /// Checks a field path against the schema of the rule's event types.
+    fn check_field(&mut self, cx: &RuleCx<'_>, path: &str, span: Span) {
+        match &cx.kinds {
+            Some(kinds) => {
+                if kinds.iter().any(|&k| schema::is_known(k, path)) {
+                    return;
+                }
+                let candidates: Vec<&str> = kinds
+                    .iter()
+                    .filter_map(|&k| schema::known_paths(k))
+                    .flatten()
+                    .collect();
+                self.diags.error_with(
+                    "E030",
+                    cx.file,
+                    span,
+                    format!("unknown field '{path}' for the rule's event types"),
+                    suggest(path, candidates),
+                );
+            }
+            None => {
+                let known = [EventKind::Issued, EventKind::Revoked];
+                if known.iter().any(|&k| schema::is_known(k, path)) {
+                    return;
+                }
+                let candidates: Vec<&str> = known
+                    .iter()
+                    .filter_map(|&k| schema::known_paths(k))
+                    .flatten()
+                    .collect();
+                if let Some(hint) = suggest(path, candidates) {
+                    self.diags.warning(
+                        "W003",
+                        cx.file,
+                        span,
+                        format!(
+                            "field '{path}' is not a documented field of the OAuth token events"
+                        ),
+                        Some(hint),
+                    );
+                }
+            }
+        }
+    }
+
+    fn condition(&mut self, rule: &RuleAst) -> Option<Expr> {
+        let names: Vec<&str> = rule
+            .selections
+            .iter()
+            .map(|s| s.name.value.as_str())
+            .collect();
+        let expr = match &rule.condition {
+            Some(text) => match condition::parse(&text.value, &names) {
+                Ok(expr) => expr,
+                Err(e) => {
+                    self.diags.error_with(
+                        "E040",
+                        &rule.file,
+                        text.span.shifted(e.offset),
+                        e.message,
+                        e.suggestion,
+                    );
+                    return None;
+                }
+            },
+            None if names.len() == 1 => Expr::Sel(0),
+            None => {
+                if !names.is_empty() {
+                    self.diags.error(
+                        "E041",
+                        &rule.file,
+                        rule.span,
+                        format!("match has {} selections and no condition", names.len()),
+                    );
+                }
+                return None;
+            }
+        };
+        let mut used = Vec::new();
+        expr.selections(&mut used);
+        for (i, selection) in rule.selections.iter().enumerate() {
+            if !used.contains(&i) {
+                self.diags.warning(
+                    "W004",
+                    &rule.file,
+                    selection.name.span,
+                    format!(
+                        "selection '{}' is not used by the condition",
+                        selection.name.value
+                    ),
+                    None,
+                );
+            }
+        }
+        Some(expr)
+    }
+
+    fn template(&mut self, cx: &RuleCx<'_>, output: &Spanned<String>) -> Option<Template> {
+        match template::parse(&output.value, &mut self.fields) {
+            Ok((template, uses)) => {
+                for u in uses {
+                    self.check_field(cx, &u.path, output.span.shifted(u.offset));
+                }
+                Some(template)
+            }
+            Err(e) => {
+                self.diags.error(
+                    "E050",
+                    cx.file,
+                    output.span.shifted(e.offset),
+                    format!("output: {}", e.message),
+                );
+                None
+            }
+        }
+    }
+
+    fn field_test(&mut self, cx: &RuleCx<'_>, test: &FieldTestAst) -> Option<FieldTest> {
+        let mut op = Op::Eq;
+        let mut op_span: Option<Span> = None;
+        let (mut ignore_case, mut all, mut fieldref) = (false, false, false);
+        let mut ok = true;
+        for Spanned { value, span } in &test.modifiers {
+            let next = match value.as_str() {
+                "contains" => Op::Contains,
+                "startswith" => Op::StartsWith,
+                "endswith" => Op::EndsWith,
+                "re" => Op::Re,
+                "cidr" => Op::Cidr,
+                "exists" => Op::Exists,
+                "gt" => Op::Compare(Cmp::Gt),
+                "gte" => Op::Compare(Cmp::Gte),
+                "lt" => Op::Compare(Cmp::Lt),
+                "lte" => Op::Compare(Cmp::Lte),
+                "i" => {
+                    ignore_case = true;
+                    continue;
+                }
+                "all" => {
+                    all = true;
+                    continue;
+                }
+                "fieldref" => {
+                    fieldref = true;
+                    continue;
+                }
+                other => {
+                    self.diags.error_with(
+                        "E012",
+                        cx.file,
+                        *span,
+                        format!("unknown modifier '{other}'"),
+                        suggest(other, MODIFIERS.iter().copied()),
+                    );
+                    ok = false;
+                    continue;
+                }
+            };
+            if op_span.is_some() {
+                self.diags.error(
+                    "E013",
+                    cx.file,
+                    *span,
+                    format!("modifier '{value}' conflicts with an earlier one: a test has at most one of contains, startswith, endswith, re, cidr, exists, gt, gte, lt, lte"),
+                );
+                ok = false;
+            }
+            op = next;
+            op_span = Some(*span);
+        }
+        let field = self.fields.intern(&test.field.value);
+        self.check_field(cx, &test.field.value, test.field.span);
+        let literals = self.literals(cx, test)?;
+        if !ok {
+            return None;
+        }
+        let first_span = test.modifiers.first().map_or(test.field.span, |m| m.span);
+        if op == Op::Exists {
+            if ignore_case || all || fieldref {
+                self.diags.error(
+                    "E014",
+                    cx.file,
+                    first_span,
+                    "'exists' takes no other modifier".into(),
+                );
+                return None;
+            }
+            return match literals.as_slice() {
+                [
+                    Literal {
+                        value: LiteralKind::Bool(b),
+                        ..
+                    },
+                ] if !test.listed => Some(FieldTest {
+                    field,
+                    check: Check::Exists(*b),
+                }),
+                _ => {
+                    self.diags.error(
+                        "E015",
+                        cx.file,
+                        test.value_span,
+                        "'exists' takes true or false".into(),
+                    );
+                    None
+                }
+            };
+        }
+        if fieldref {
+            return self.field_ref(cx, test, field, op, ignore_case, &literals);
+        }
+        if ignore_case && matches!(op, Op::Cidr | Op::Compare(_)) {
+            self.diags.error(
+                "E014",
+                cx.file,
+                first_span,
+                "modifier 'i' applies only to text tests".into(),
+            );
+            return None;
+        }
+        let listed = test.listed || literals.len() > 1;
+        let quantifier = match (all, listed) {
+            (false, _) => Quantifier::Any,
+            (true, true) => Quantifier::EveryPattern,
+            (true, false) => Quantifier::EveryValue,
+        };
+        let patterns = self.patterns(cx, op, ignore_case, quantifier, &literals)?;
+        Some(FieldTest {
+            field,
+            check: Check::Patterns(patterns, quantifier),
+        })
+    }
+
+    fn field_ref(
+        &mut self,
+        cx: &RuleCx<'_>,
+        test: &FieldTestAst,
+        field: crate::fields::FieldId,
+        op: Op,
+        ignore_case: bool,
+        literals: &[Literal],
+    ) -> Option<FieldTest> {
+        let ref_op = match (op, ignore_case) {
+            (Op::Eq, _) => RefOp::Eq { ignore_case },
+            (Op::StartsWith, false) => RefOp::StartsWith,
+            (Op::EndsWith, false) => RefOp::EndsWith,
+            (Op::Contains, false) => RefOp::Contains,
+            (Op::Compare(cmp), false) => RefOp::Compare(cmp),
+            _ => {
+                self.diags.error(
+                    "E016",
+                    cx.file,
+                    test.field.span,
+                    "'fieldref' combines only with 'i' (equality), contains, startswith, endswith, gt, gte, lt and lte".into(),
+                );
+                return None;
+            }
+        };
+        let [Literal { text, span, .. }] = literals else {
+            self.diags.error(
+                "E017",
+                cx.file,
+                test.value_span,
+                "'fieldref' takes exactly one field name".into(),
+            );
+            return None;
+        };
+        let other = self.fields.intern(text);
+        self.check_field(cx, text, *span);
+        Some(FieldTest {
+            field,
+            check: Check::FieldRef(other, ref_op),
+        })
+    }
+
+    /// Resolves the test's values to literals, expanding `$list` references.
+    fn literals(&mut self, cx: &RuleCx<'_>, test: &FieldTestAst) -> Option<Vec<Literal>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        if test.values.is_empty() {
+            self.diags.error(
+                "E018",
+                cx.file,
+                test.value_span,
+                "empty list of values".into(),
+            );
+            return None;
+        }
+        for node in &test.values {
+            match list_reference(node) {
+                Some(name) => match self.lists.get(name) {
+                    Some(list) => {
+                        for item in &list.items {
+                            match literal(item) {
+                                Some(l) => out.push(l),
+                                None => {
+                                    self.diags.error(
+                                        "E019",
+                                        &list.file,
+                                        item.span,
+                                        format!("list '{name}': items must be scalars"),
+                                    );
+                                    ok = false;
+                                }
+                            }
+                        }
+                    }
+                    None => {
+                        let names: Vec<&str> = self.lists.keys().copied().collect();
+                        self.diags.error_with(
+                            "E022",
+                            cx.file,
+                            ast::text_start(node),
+                            format!("unknown list '${name}'"),
+                            suggest(name, names).map(|s| format!("${s}")),
+                        );
+                        ok = false;
+                    }
+                },
+                None => match literal(node) {
+                    Some(l) => out.push(l),
+                    None => {
+                        self.diags.error(
+                            "E019",
+                            cx.file,
+                            node.span,
+                            format!(
+                                "a value must be a scalar or a list of scalars, found {}",
+                                node.shape()
+                            ),
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn patterns(
+        &mut self,
+        cx: &RuleCx<'_>,
+        op: Op,
+        ignore_case: bool,
+        quantifier: Quantifier,
+        literals: &[Literal],
+    ) -> Option<Vec<Pattern>> {
+        let merge = quantifier == Quantifier::Any;
+        let mut patterns = Vec::new();
+        let mut ok = true;
+        if op == Op::Eq && !ignore_case && merge {
+            let mut set = EqSet::default();
+            let mut null = false;
+            for l in literals {
+                match l.value {
+                    LiteralKind::Null => null = true,
+                    LiteralKind::Bool(b) => set.insert(&l.text, None, Some(b)),
+                    LiteralKind::Number(n) => set.insert(&l.text, Some(n), None),
+                    LiteralKind::Str => set.insert(&l.text, l.text.parse().ok(), None),
+                }
+            }
+            patterns.push(Pattern::Eq(set));
+            if null {
+                patterns.push(Pattern::Null);
+            }
+            return Some(patterns);
+        }
+        if op == Op::Contains && !ignore_case && merge {
+            let needles: Vec<&str> = literals.iter().map(|l| l.text.as_str()).collect();
+            return match AhoCorasick::new(&needles) {
+                Ok(ac) => Some(vec![Pattern::Contains(ac)]),
+                Err(e) => {
+                    self.diags.error(
+                        "E023",
+                        cx.file,
+                        literals[0].span,
+                        format!("cannot build matcher: {e}"),
+                    );
+                    None
+                }
+            };
+        }
+        for l in literals {
+            if matches!(l.value, LiteralKind::Null) {
+                if op != Op::Eq {
+                    self.diags.error(
+                        "E024",
+                        cx.file,
+                        l.span,
+                        "null can only be compared for equality".into(),
+                    );
+                    ok = false;
+                }
+                patterns.push(Pattern::Null);
+                continue;
+            }
+            if let Some(p) = self.pattern(cx, op, ignore_case, l) {
+                patterns.push(p);
+            } else {
+                ok = false;
+            }
+        }
+        ok.then_some(patterns)
+    }
+
+    fn pattern(
+        &mut self,
+        cx: &RuleCx<'_>,
+        op: Op,
+        ignore_case: bool,
+        l: &Literal,
+    ) -> Option<Pattern> {
+        let text = l.text.as_str();
+        let regex_for = |source: String| {
+            RegexBuilder::new(&source)
+                .case_insensitive(ignore_case)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+        };
+        let text_regex = |body: String| regex_for(body).map(Pattern::Regex);
+        let result = match op {
+            Op::Eq if ignore_case => text_regex(format!(r"\A(?:{})\z", regex::escape(text))),
+            Op::Eq => {
+                let mut set = EqSet::default();
+                match l.value {
+                    LiteralKind::Bool(b) => set.insert(text, None, Some(b)),
+                    LiteralKind::Number(n) => set.insert(text, Some(n), None),
+                    _ => set.insert(text, text.parse().ok(), None),
+                }
+                Ok(Pattern::Eq(set))
+            }
+            Op::Contains if ignore_case => text_regex(regex::escape(text)),
+            Op::Contains => AhoCorasick::new([text])
+                .map(Pattern::Contains)
+                .map_err(|e| regex::Error::Syntax(e.to_string())),
+            Op::StartsWith if ignore_case => text_regex(format!(r"\A(?:{})", regex::escape(text))),
+            Op::StartsWith => Ok(Pattern::StartsWith(text.into())),
+            Op::EndsWith if ignore_case => text_regex(format!(r"(?:{})\z", regex::escape(text))),
+            Op::EndsWith => Ok(Pattern::EndsWith(text.into())),
+            Op::Re => match regex_for(text.to_owned()) {
+                Ok(re) => Ok(Pattern::Regex(re)),
+                Err(e) => {
+                    let message = e.to_string();
+                    let detail = message.lines().last().unwrap_or(&message).trim().to_owned();
+                    self.diags.error(
+                        "E025",
+                        cx.file,
+                        l.span,
+                        format!("bad regex '{text}': {detail}"),
+                    );
+                    return None;
+                }
+            },
+            Op::Cidr => match text.parse::<IpNetwork>().ok() {
+                Some(net) => Ok(Pattern::Cidr(net)),
+                None => {
+                    self.diags.error(
+                            "E026",
+                            cx.file,
+                            l.span,
+                            format!("bad CIDR '{text}': expected an address or network such as 10.0.0.0/8 or 2001:db8::/32"),
+                        );
+                    return None;
+                }
+            },
+            Op::Compare(cmp) => {
+                let bound = match l.value {
+                    LiteralKind::Number(n) => Some(Bound::Number(n)),
+                    LiteralKind::Str => Timestamp::parse_rfc3339(text).map(Bound::Time),
+                    _ => None,
+                };
+                match bound {
+                    Some(b) => Ok(Pattern::Compare(cmp, b)),
+                    None => {
+                        self.diags.error(
+                            "E027",
+                            cx.file,
+                            l.span,
+                            format!("'{text}' is not a number or an RFC 3339 time"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Op::Exists => unreachable!("exists is handled before patterns"),
+        };
+        match result {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.diags.error(
+                    "E023",
+                    cx.file,
+                    l.span,
+                    format!("cannot build matcher: {e}"),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// The name of a `$list` reference, if the node is one.
+fn list_reference(node: &Node) -> Option<&str> {
+    let name = node.as_str()?.strip_prefix('$')?;
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    valid.then_some(name)
+}
+
+fn literal(node: &Node) -> Option<Literal> {
+    let span = ast::text_start(node);
+    let (text, value) = match node.scalar()? {
+        ScalarValue::Null => (String::new(), LiteralKind::Null),
+        ScalarValue::Bool(b) => (b.to_string(), LiteralKind::Bool(b)),
+        ScalarValue::Number(n, text) => (text.to_owned(), LiteralKind::Number(n)),
+        ScalarValue::Str(s) => (s.to_owned(), LiteralKind::Str),
+    };
+    Some(Literal { text, value, span })
+}

@@ -1,0 +1,88 @@
+//! Drops repeated deliveries: remembers the identity (`source`, `id`) of the
+//! most recent events, up to a capacity, as 128-bit hashes.
+//!
+//! Qlik delivers at least once, so repeats arrive close to the original. A
+//! bounded memory of recent identities catches them without growing with the
+//! stream; identities forgotten to make room are counted.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// A bounded set of recently seen event identities.
+#[derive(Debug)]
+pub struct Dedup {
+    seen: HashSet<u128>,
+    order: VecDeque<u128>,
+    capacity: usize,
+    evictions: u64,
+}
+
+impl Dedup {
+    /// A filter remembering up to `capacity` identities (0 disables it).
+    pub fn new(capacity: usize) -> Dedup {
+        Dedup {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            capacity,
+            evictions: 0,
+        }
+    }
+
+    /// Records an identity; false when it was already remembered.
+    pub fn insert(&mut self, source: &str, id: &str) -> bool {
+        if self.capacity == 0 {
+            return true;
+        }
+        let key = identity(source, id);
+        if !self.seen.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.seen.remove(&oldest);
+            self.evictions += 1;
+        }
+        true
+    }
+
+    /// How many identities were forgotten to stay within capacity.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+}
+
+fn identity(source: &str, id: &str) -> u128 {
+    let half = |salt: u8| {
+        let mut h = DefaultHasher::new();
+        salt.hash(&mut h);
+        source.hash(&mut h);
+        id.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_repeats_and_forgets_the_oldest() {
+        let mut d = Dedup::new(2);
+        assert!(d.insert("s", "1"));
+        assert!(!d.insert("s", "1"));
+        assert!(d.insert("other", "1"));
+        assert!(d.insert("s", "2"));
+        assert_eq!(d.evictions(), 1);
+        assert!(d.insert("s", "1"), "the oldest identity was forgotten");
+    }
+
+    #[test]
+    fn source_and_id_do_not_run_together() {
+        let mut d = Dedup::new(10);
+        assert!(d.insert("ab", "c"));
+        assert!(d.insert("a", "bc"));
+    }
+}

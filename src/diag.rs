@@ -1,0 +1,185 @@
+//! Diagnostics as data: what is wrong in a rule file, where, and what was
+//! probably meant. The library collects them; the CLI renders them.
+
+use std::fmt;
+
+use crate::yaml::Span;
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// The rule set cannot be compiled.
+    Error,
+    /// Suspicious but compiled.
+    Warning,
+}
+
+/// One problem found in a rule file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub level: Level,
+    /// A stable code, such as `E012`, for documentation and tooling.
+    pub code: &'static str,
+    /// The file the problem is in, as it was given.
+    pub file: String,
+    /// Where in the file.
+    pub span: Span,
+    /// What is wrong.
+    pub message: String,
+    /// What was probably meant, if a close match exists.
+    pub suggestion: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    /// Renders `file:line:col: error: message (did you mean 'x'?)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.level {
+            Level::Error => "error",
+            Level::Warning => "warning",
+        };
+        write!(
+            f,
+            "{}:{}:{}: {level}: {}",
+            self.file, self.span.line, self.span.col, self.message
+        )?;
+        if let Some(suggestion) = &self.suggestion {
+            write!(f, " (did you mean '{suggestion}'?)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects the diagnostics of one or more files.
+#[derive(Debug, Default, Clone)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// Records an error.
+    pub fn error(&mut self, code: &'static str, file: &str, span: Span, message: String) {
+        self.push(Level::Error, code, file, span, message, None);
+    }
+
+    /// Records an error with a suggestion.
+    pub fn error_with(
+        &mut self,
+        code: &'static str,
+        file: &str,
+        span: Span,
+        message: String,
+        suggestion: Option<String>,
+    ) {
+        self.push(Level::Error, code, file, span, message, suggestion);
+    }
+
+    /// Records a warning, with an optional suggestion.
+    pub fn warning(
+        &mut self,
+        code: &'static str,
+        file: &str,
+        span: Span,
+        message: String,
+        suggestion: Option<String>,
+    ) {
+        self.push(Level::Warning, code, file, span, message, suggestion);
+    }
+
+    fn push(
+        &mut self,
+        level: Level,
+        code: &'static str,
+        file: &str,
+        span: Span,
+        message: String,
+        suggestion: Option<String>,
+    ) {
+        self.items.push(Diagnostic {
+            level,
+            code,
+            file: file.to_owned(),
+            span,
+            message,
+            suggestion,
+        });
+    }
+
+    /// True when any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.level == Level::Error)
+    }
+
+    /// How many errors were recorded.
+    pub fn error_count(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|d| d.level == Level::Error)
+            .count()
+    }
+
+    /// All diagnostics, sorted by file and position.
+    pub fn sorted(mut self) -> Vec<Diagnostic> {
+        self.items
+            .sort_by(|a, b| (&a.file, a.span, a.level).cmp(&(&b.file, b.span, b.level)));
+        self.items.dedup();
+        self.items
+    }
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to
+/// be a plausible typo.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, c)| (d, c))
+        .map(|(_, c)| c.to_owned())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            let cost = usize::from(!ca.eq_ignore_ascii_case(&cb));
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + cost);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let mods = ["contains", "startswith", "endswith"];
+        assert_eq!(suggest("contians", mods), Some("contains".into()));
+        assert_eq!(suggest("startwith", mods), Some("startswith".into()));
+        assert_eq!(suggest("regex", mods), None);
+    }
+
+    #[test]
+    fn renders_the_contract_format() {
+        let d = Diagnostic {
+            level: Level::Error,
+            code: "E012",
+            file: "rules/x.yaml".into(),
+            span: Span { line: 12, col: 5 },
+            message: "unknown modifier 'contians'".into(),
+            suggestion: Some("contains".into()),
+        };
+        assert_eq!(
+            d.to_string(),
+            "rules/x.yaml:12:5: error: unknown modifier 'contians' (did you mean 'contains'?)"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! Field paths interned to dense ids, and the path trie that the event parser
+//! walks.
+//!
+//! Every dotted path that any rule (or the event validator) reads is given a
+//! [`FieldId`] once, when rules are compiled. The parser then walks each event
+//! once, following only the branches of the trie, and files each value it
+//! meets under its id; matchers read values by id, never by string. Paths no
+//! rule uses are skipped without being materialised.
+
+use std::collections::HashMap;
+
+/// A dense id for one dotted field path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldId(pub u32);
+
+impl FieldId {
+    /// The id as an index into per-field tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Paths the validator reads on every event; their ids are fixed.
+pub mod system {
+    use super::FieldId;
+
+    /// `id`
+    pub const ID: FieldId = FieldId(0);
+    /// `type`
+    pub const TYPE: FieldId = FieldId(1);
+    /// `source`
+    pub const SOURCE: FieldId = FieldId(2);
+    /// `specversion`
+    pub const SPECVERSION: FieldId = FieldId(3);
+    /// `tenantid`
+    pub const TENANTID: FieldId = FieldId(4);
+    /// `time`
+    pub const TIME: FieldId = FieldId(5);
+    /// `data`
+    pub const DATA: FieldId = FieldId(6);
+    /// `originip`
+    pub const ORIGINIP: FieldId = FieldId(7);
+    /// `authclaims`
+    pub const AUTHCLAIMS: FieldId = FieldId(8);
+    /// `data.issuedAt`
+    pub const ISSUED_AT: FieldId = FieldId(9);
+    /// `data.revokedAt`
+    pub const REVOKED_AT: FieldId = FieldId(10);
+    /// `data.revokedContext`
+    pub const REVOKED_CONTEXT: FieldId = FieldId(11);
+    /// `data.revokedByBearer`
+    pub const REVOKED_BY_BEARER: FieldId = FieldId(12);
+
+    /// The paths of the fixed ids, in id order.
+    pub const PATHS: [&str; 13] = [
+        "id",
+        "type",
+        "source",
+        "specversion",
+        "tenantid",
+        "time",
+        "data",
+        "originip",
+        "authclaims",
+        "data.issuedAt",
+        "data.revokedAt",
+        "data.revokedContext",
+        "data.revokedByBearer",
+    ];
+}
+
+/// One node of the path trie.
+#[derive(Debug, Clone, Default)]
+pub struct TrieNode {
+    /// Child keys and their node indexes.
+    pub children: Vec<(Box<str>, u32)>,
+    /// The field whose value is this node's value, if any path ends here.
+    pub capture: Option<FieldId>,
+}
+
+impl TrieNode {
+    /// The child node for `key`.
+    pub fn child(&self, key: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|&(_, node)| node)
+    }
+}
+
+/// Interned field paths and the trie over their segments.
+#[derive(Debug, Clone)]
+pub struct FieldTable {
+    paths: Vec<Box<str>>,
+    index: HashMap<Box<str>, FieldId>,
+    nodes: Vec<TrieNode>,
+}
+
+impl Default for FieldTable {
+    fn default() -> Self {
+        let mut table = FieldTable {
+            paths: Vec::new(),
+            index: HashMap::new(),
+            nodes: vec![TrieNode::default()],
+        };
+        for path in system::PATHS {
+            table.intern(path);
+        }
+        table
+    }
+}
+
+impl FieldTable {
+    /// The id of `path`, adding it if it is new.
+    pub fn intern(&mut self, path: &str) -> FieldId {
+        if let Some(&id) = self.index.get(path) {
+            return id;
+        }
+        let id = FieldId(u32::try_from(self.paths.len()).expect("fewer than 2^32 field paths"));
+        self.paths.push(path.into());
+        self.index.insert(path.into(), id);
+        let mut node = 0usize;
+        for segment in path.split('.') {
+            node = match self.nodes[node].child(segment) {
+                Some(child) => child as usize,
+                None => {
+                    let child = self.nodes.len();
+                    self.nodes.push(TrieNode::default());
+                    let child_index = u32::try_from(child).expect("fewer than 2^32 trie nodes");
+                    self.nodes[node]
+                        .children
+                        .push((segment.into(), child_index));
+                    child
+                }
+            };
+        }
+        self.nodes[node].capture = Some(id);
+        id
+    }
+
+    /// The id of `path`, if it was interned.
+    pub fn get(&self, path: &str) -> Option<FieldId> {
+        self.index.get(path).copied()
+    }
+
+    /// The dotted path of `id`.
+    pub fn path(&self, id: FieldId) -> &str {
+        &self.paths[id.index()]
+    }
+
+    /// How many paths are interned.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// True when no path is interned (never, since system paths always are).
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// The trie node at `index`; node 0 is the root.
+    pub fn node(&self, index: u32) -> &TrieNode {
+        &self.nodes[index as usize]
+    }
+
+    /// The trie node that `authclaims` paths continue from, if any rule reads
+    /// inside the claims.
+    pub fn claims_node(&self) -> Option<u32> {
+        let node = self.nodes[0].child("authclaims")?;
+        (!self.node(node).children.is_empty()).then_some(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_ids_match_their_paths() {
+        let table = FieldTable::default();
+        for (i, path) in system::PATHS.iter().enumerate() {
+            assert_eq!(table.get(path), Some(FieldId(i as u32)));
+        }
+    }
+
+    #[test]
+    fn interning_is_idempotent_and_builds_the_trie() {
+        let mut table = FieldTable::default();
+        let a = table.intern("data.grantType");
+        assert_eq!(table.intern("data.grantType"), a);
+        let data = table.node(0).child("data").unwrap();
+        let grant = table.node(data).child("grantType").unwrap();
+        assert_eq!(table.node(grant).capture, Some(a));
+        assert!(table.claims_node().is_none());
+        table.intern("authclaims.sub");
+        assert!(table.claims_node().is_some());
+    }
+}

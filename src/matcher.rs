@@ -1,0 +1,365 @@
+//! Compiled field tests: what one `field|modifier…: value` entry became, and
+//! how it is evaluated against the values of an event.
+//!
+//! Equality lists are hashed, `contains` lists become one Aho-Corasick
+//! automaton, regexes and networks are prepared once. Evaluation borrows the
+//! event's values and does not allocate.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::net::IpAddr;
+
+use aho_corasick::AhoCorasick;
+use ipnetwork::IpNetwork;
+use regex::Regex;
+
+use crate::event::{EventBuf, Value};
+use crate::fields::FieldId;
+use crate::time::Timestamp;
+
+/// An ordering comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    /// `gt`
+    Gt,
+    /// `gte`
+    Gte,
+    /// `lt`
+    Lt,
+    /// `lte`
+    Lte,
+}
+
+impl Cmp {
+    fn holds<T: PartialOrd>(self, left: T, right: T) -> bool {
+        match self {
+            Cmp::Gt => left > right,
+            Cmp::Gte => left >= right,
+            Cmp::Lt => left < right,
+            Cmp::Lte => left <= right,
+        }
+    }
+}
+
+/// The right-hand side of an ordering comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    /// A number; event numbers and numeric strings compare with it.
+    Number(f64),
+    /// An instant; event strings in RFC 3339 compare with it.
+    Time(Timestamp),
+}
+
+/// Literals compared for equality, hashed by their text.
+#[derive(Debug, Clone, Default)]
+pub struct EqSet {
+    texts: HashSet<Box<str>>,
+    numbers: Vec<f64>,
+    bools: [bool; 2],
+}
+
+impl EqSet {
+    /// Adds a literal: its text, and its number or boolean reading if any.
+    pub fn insert(&mut self, text: &str, number: Option<f64>, boolean: Option<bool>) {
+        self.texts.insert(text.into());
+        if let Some(n) = number {
+            self.numbers.push(n);
+        }
+        if let Some(b) = boolean {
+            self.bools[usize::from(b)] = true;
+        }
+    }
+
+    fn matches(&self, value: Value<'_>) -> bool {
+        match value {
+            Value::Str(s) => self.texts.contains(s),
+            Value::Bool(b) => self.bools[usize::from(b)],
+            other => other.as_f64().is_some_and(|n| self.numbers.contains(&n)),
+        }
+    }
+}
+
+/// One prepared pattern.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    /// Equality with any literal of the set.
+    Eq(EqSet),
+    /// The text contains any of the needles.
+    Contains(AhoCorasick),
+    /// The text starts with the literal.
+    StartsWith(Box<str>),
+    /// The text ends with the literal.
+    EndsWith(Box<str>),
+    /// The regex finds a match (also used for case-insensitive text tests).
+    Regex(Regex),
+    /// The value is an IP address inside the network.
+    Cidr(IpNetwork),
+    /// The value compares with the bound.
+    Compare(Cmp, Bound),
+    /// The value is JSON `null`.
+    Null,
+}
+
+impl Pattern {
+    /// True when `value` matches.
+    pub fn matches(&self, value: Value<'_>) -> bool {
+        match self {
+            Pattern::Eq(set) => set.matches(value),
+            Pattern::Contains(ac) => with_text(value, |s| ac.is_match(s)),
+            Pattern::StartsWith(p) => with_text(value, |s| s.starts_with(&**p)),
+            Pattern::EndsWith(p) => with_text(value, |s| s.ends_with(&**p)),
+            Pattern::Regex(re) => with_text(value, |s| re.is_match(s)),
+            Pattern::Cidr(net) => match value {
+                Value::Str(s) => parse_ip(s).is_some_and(|ip| net.contains(ip)),
+                _ => false,
+            },
+            Pattern::Compare(cmp, Bound::Number(bound)) => {
+                number_of(value).is_some_and(|n| cmp.holds(n, *bound))
+            }
+            Pattern::Compare(cmp, Bound::Time(bound)) => match value {
+                Value::Str(s) => Timestamp::parse_rfc3339(s).is_some_and(|t| cmp.holds(t, *bound)),
+                _ => false,
+            },
+            Pattern::Null => value == Value::Null,
+        }
+    }
+}
+
+/// Parses an address, seeing IPv4-mapped IPv6 addresses as IPv4.
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    let ip: IpAddr = text.parse().ok()?;
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    })
+}
+
+fn number_of(value: Value<'_>) -> Option<f64> {
+    match value {
+        Value::Str(s) => s.trim().parse().ok(),
+        other => other.as_f64(),
+    }
+}
+
+/// Runs `f` on the text form of a scalar (numbers and booleans as JSON
+/// writes them) without allocating.
+fn with_text(value: Value<'_>, f: impl FnOnce(&str) -> bool) -> bool {
+    let mut buf = [0u8; 40];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let written = match value {
+        Value::Str(s) => return f(s),
+        Value::Bool(b) => return f(if b { "true" } else { "false" }),
+        Value::Int(n) => write!(cursor, "{n}"),
+        Value::UInt(n) => write!(cursor, "{n}"),
+        Value::Float(n) => write!(cursor, "{n}"),
+        Value::Null | Value::Object | Value::Array => return false,
+    };
+    if written.is_err() {
+        return false;
+    }
+    let len = cursor.position() as usize;
+    std::str::from_utf8(&buf[..len]).is_ok_and(f)
+}
+
+/// How the values of an array field and the listed patterns combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    /// Some value matches some pattern.
+    Any,
+    /// Every pattern is matched by some value (`|all` with a list).
+    EveryPattern,
+    /// Every value matches the pattern (`|all` with a single value); an
+    /// absent or empty field does not match.
+    EveryValue,
+}
+
+/// What a field test checks.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// Presence (`exists: true`) or absence (`exists: false`).
+    Exists(bool),
+    /// The field's values against prepared patterns.
+    Patterns(Vec<Pattern>, Quantifier),
+    /// The field's values against another field's values.
+    FieldRef(FieldId, RefOp),
+}
+
+/// How a `fieldref` test compares the two fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefOp {
+    /// Equal text (or equal numbers), optionally ignoring case.
+    Eq {
+        /// Ignore case.
+        ignore_case: bool,
+    },
+    /// Starts with the other field's value.
+    StartsWith,
+    /// Ends with the other field's value.
+    EndsWith,
+    /// Contains the other field's value.
+    Contains,
+    /// Orders before or after the other field's value (numbers or times).
+    Compare(Cmp),
+}
+
+/// One compiled `field|modifier…: value` test.
+#[derive(Debug, Clone)]
+pub struct FieldTest {
+    /// The field read.
+    pub field: FieldId,
+    /// What is checked.
+    pub check: Check,
+}
+
+impl FieldTest {
+    /// Evaluates the test on the event in `event`.
+    pub fn matches(&self, event: &EventBuf) -> bool {
+        match &self.check {
+            Check::Exists(expected) => event.exists(self.field) == *expected,
+            Check::Patterns(patterns, quantifier) => {
+                let values = || {
+                    event
+                        .values(self.field)
+                        .filter(|v| !matches!(v, Value::Array | Value::Object))
+                };
+                match quantifier {
+                    Quantifier::Any => values().any(|v| patterns.iter().any(|p| p.matches(v))),
+                    Quantifier::EveryPattern => {
+                        patterns.iter().all(|p| values().any(|v| p.matches(v)))
+                    }
+                    Quantifier::EveryValue => {
+                        let mut seen = false;
+                        let all = values().all(|v| {
+                            seen = true;
+                            patterns.iter().all(|p| p.matches(v))
+                        });
+                        seen && all
+                    }
+                }
+            }
+            Check::FieldRef(other, op) => event.scalars(self.field).any(|left| {
+                event
+                    .scalars(*other)
+                    .any(|right| compare_fields(left, right, *op))
+            }),
+        }
+    }
+}
+
+fn compare_fields(left: Value<'_>, right: Value<'_>, op: RefOp) -> bool {
+    match op {
+        RefOp::Compare(cmp) => match (number_of(left), number_of(right)) {
+            (Some(a), Some(b)) => cmp.holds(a, b),
+            _ => match (left, right) {
+                (Value::Str(a), Value::Str(b)) => {
+                    match (Timestamp::parse_rfc3339(a), Timestamp::parse_rfc3339(b)) {
+                        (Some(a), Some(b)) => cmp.holds(a, b),
+                        _ => false,
+                    }
+                }
+                _ => false,
+            },
+        },
+        RefOp::Eq { ignore_case } => {
+            if let (Some(a), Some(b)) = (left.as_f64(), right.as_f64()) {
+                return a == b;
+            }
+            with_text(left, |a| {
+                with_text(right, |b| {
+                    if ignore_case {
+                        a.chars()
+                            .flat_map(char::to_lowercase)
+                            .eq(b.chars().flat_map(char::to_lowercase))
+                    } else {
+                        a == b
+                    }
+                })
+            })
+        }
+        RefOp::StartsWith => with_text(left, |a| with_text(right, |b| a.starts_with(b))),
+        RefOp::EndsWith => with_text(left, |a| with_text(right, |b| a.ends_with(b))),
+        RefOp::Contains => with_text(left, |a| with_text(right, |b| a.contains(b))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equality_reads_numbers_and_booleans() {
+        let mut set = EqSet::default();
+        set.insert("5", Some(5.0), None);
+        set.insert("false", None, Some(false));
+        let eq = Pattern::Eq(set);
+        assert!(eq.matches(Value::Int(5)));
+        assert!(eq.matches(Value::Float(5.0)));
+        assert!(eq.matches(Value::Str("5")));
+        assert!(eq.matches(Value::Bool(false)));
+        assert!(!eq.matches(Value::Bool(true)));
+        assert!(!eq.matches(Value::Str("05")));
+        assert!(!eq.matches(Value::Null));
+    }
+
+    #[test]
+    fn text_patterns_see_numbers_as_text() {
+        let p = Pattern::StartsWith("12".into());
+        assert!(p.matches(Value::Int(123)));
+        assert!(!p.matches(Value::Bool(true)));
+    }
+
+    #[test]
+    fn cidr_accepts_mapped_addresses() {
+        let p = Pattern::Cidr("10.0.0.0/8".parse().unwrap());
+        assert!(p.matches(Value::Str("10.2.3.4")));
+        assert!(p.matches(Value::Str("::ffff:10.2.3.4")));
+        assert!(!p.matches(Value::Str("11.2.3.4")));
+        assert!(!p.matches(Value::Str("not an ip")));
+        let v6 = Pattern::Cidr("2001:db8::/32".parse().unwrap());
+        assert!(v6.matches(Value::Str("2001:db8::1")));
+        assert!(!v6.matches(Value::Str("10.2.3.4")));
+    }
+
+    #[test]
+    fn comparisons_on_numbers_and_times() {
+        let gt = Pattern::Compare(Cmp::Gt, Bound::Number(10.0));
+        assert!(gt.matches(Value::Int(11)));
+        assert!(gt.matches(Value::Str("10.5")));
+        assert!(!gt.matches(Value::Int(10)));
+        let t = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        let before = Pattern::Compare(Cmp::Lt, Bound::Time(t));
+        assert!(before.matches(Value::Str("2025-12-31T23:59:59Z")));
+        assert!(before.matches(Value::Str("2026-01-01T00:30:00+01:00")));
+        assert!(!before.matches(Value::Str("2026-01-01T00:00:00Z")));
+        assert!(!before.matches(Value::Str("garbage")));
+    }
+
+    #[test]
+    fn fieldref_compares_values() {
+        assert!(compare_fields(
+            Value::Str("a"),
+            Value::Str("a"),
+            RefOp::Eq { ignore_case: false }
+        ));
+        assert!(!compare_fields(
+            Value::Str("A"),
+            Value::Str("a"),
+            RefOp::Eq { ignore_case: false }
+        ));
+        assert!(compare_fields(
+            Value::Str("Ä"),
+            Value::Str("ä"),
+            RefOp::Eq { ignore_case: true }
+        ));
+        assert!(compare_fields(
+            Value::Int(3),
+            Value::Float(3.0),
+            RefOp::Eq { ignore_case: false }
+        ));
+        assert!(compare_fields(
+            Value::Int(3),
+            Value::Str("2"),
+            RefOp::Compare(Cmp::Gt)
+        ));
+    }
+}

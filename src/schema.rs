@@ -1,0 +1,89 @@
+//! The fields Qlik documents for the OAuth token events, used to check rule
+//! field paths at compile time and to suggest the intended name for a typo.
+
+use crate::event::EventKind;
+
+/// Envelope fields of every CloudEvent of the family.
+const ENVELOPE: &[&str] = &[
+    "id",
+    "time",
+    "type",
+    "source",
+    "specversion",
+    "datacontenttype",
+    "userid",
+    "authtype",
+    "originip",
+    "tenantid",
+    "sessionid",
+    "authclaims",
+    "data",
+    "meta",
+    "meta.userAgent",
+    "traceparent",
+    "tracestate",
+];
+
+/// `data` fields of the issued event.
+const ISSUED: &[&str] = &[
+    "data.id",
+    "data.scopes",
+    "data.appType",
+    "data.ownerId",
+    "data.issuedAt",
+    "data.tenantId",
+    "data.createdBy",
+    "data.grantType",
+    "data.deviceType",
+    "data.description",
+    "data.resourceOwner",
+    "data.issuedToClientId",
+    "data.userType",
+];
+
+/// `data` fields of the revoked event.
+const REVOKED: &[&str] = &[
+    "data.revokedAt",
+    "data.revokedBy",
+    "data.revokedContext",
+    "data.revokedContext.userId",
+    "data.revokedContext.grantId",
+    "data.revokedContext.clientId",
+    "data.revokedContext.tenantId",
+    "data.revokedByBearer",
+    "data.userType",
+];
+
+/// The documented paths of an event kind; `None` for other event types,
+/// whose fields are not known.
+pub fn known_paths(kind: EventKind) -> Option<impl Iterator<Item = &'static str>> {
+    let data = match kind {
+        EventKind::Issued => ISSUED,
+        EventKind::Revoked => REVOKED,
+        EventKind::Other => return None,
+    };
+    Some(ENVELOPE.iter().chain(data).copied())
+}
+
+/// True when `path` is documented for `kind`. Paths inside `authclaims` are
+/// free-form claims and always accepted.
+pub fn is_known(kind: EventKind, path: &str) -> bool {
+    if path.starts_with("authclaims.") {
+        return true;
+    }
+    known_paths(kind).is_some_and(|mut paths| paths.any(|p| p == path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_each_kind() {
+        assert!(is_known(EventKind::Issued, "data.grantType"));
+        assert!(!is_known(EventKind::Revoked, "data.grantType"));
+        assert!(is_known(EventKind::Revoked, "data.revokedContext.userId"));
+        assert!(is_known(EventKind::Issued, "authclaims.anything"));
+        assert!(!is_known(EventKind::Other, "data.grantType"));
+    }
+}
