@@ -8,6 +8,7 @@ use aho_corasick::AhoCorasick;
 use ipnetwork::IpNetwork;
 use regex::RegexBuilder;
 
+use crate::correlation::{self, Correlation};
 use crate::diag::{Diagnostics, suggest};
 use crate::event::EventKind;
 use crate::fields::FieldTable;
@@ -185,16 +186,31 @@ impl<'a> Compiler<'a> {
                     .collect(),
             })
             .collect();
-        let condition = self.condition(rule);
-        let output = rule.output.as_ref().and_then(|o| self.template(&cx, o));
-        if let Some(node) = &rule.correlation {
-            self.diags.error(
-                "E100",
-                &rule.file,
-                node.span,
-                "correlation blocks are not supported by this build".into(),
+        let correlation = rule.correlation.as_ref().and_then(|node| {
+            let names: Vec<&str> = rule
+                .selections
+                .iter()
+                .map(|s| s.name.value.as_str())
+                .collect();
+            let context = correlation::Context {
+                file: &rule.file,
+                selections: &names,
+            };
+            let mut fields = std::mem::take(&mut self.fields);
+            let mut diags = std::mem::take(&mut self.diags);
+            let compiled = correlation::compile(
+                node,
+                &context,
+                &mut fields,
+                &mut diags,
+                &mut |path, span, d| check_field(&cx, path, span, d),
             );
-        }
+            self.fields = fields;
+            self.diags = diags;
+            compiled
+        });
+        let condition = self.condition(rule, correlation.as_ref());
+        let output = rule.output.as_ref().and_then(|o| self.template(&cx, o));
         if self.diags.error_count() != errors_before {
             return None;
         }
@@ -212,6 +228,8 @@ impl<'a> Compiler<'a> {
             condition: condition?,
             output,
             suppress: rule.suppress,
+            correlation,
+            fingerprint: fingerprint(rule),
         })
     }
 
@@ -253,50 +271,10 @@ impl<'a> Compiler<'a> {
 
     /// Checks a field path against the schema of the rule's event types.
     fn check_field(&mut self, cx: &RuleCx<'_>, path: &str, span: Span) {
-        match &cx.kinds {
-            Some(kinds) => {
-                if kinds.iter().any(|&k| schema::is_known(k, path)) {
-                    return;
-                }
-                let candidates: Vec<&str> = kinds
-                    .iter()
-                    .filter_map(|&k| schema::known_paths(k))
-                    .flatten()
-                    .collect();
-                self.diags.error_with(
-                    "E030",
-                    cx.file,
-                    span,
-                    format!("unknown field '{path}' for the rule's event types"),
-                    suggest(path, candidates),
-                );
-            }
-            None => {
-                let known = [EventKind::Issued, EventKind::Revoked];
-                if known.iter().any(|&k| schema::is_known(k, path)) {
-                    return;
-                }
-                let candidates: Vec<&str> = known
-                    .iter()
-                    .filter_map(|&k| schema::known_paths(k))
-                    .flatten()
-                    .collect();
-                if let Some(hint) = suggest(path, candidates) {
-                    self.diags.warning(
-                        "W003",
-                        cx.file,
-                        span,
-                        format!(
-                            "field '{path}' is not a documented field of the OAuth token events"
-                        ),
-                        Some(hint),
-                    );
-                }
-            }
-        }
+        check_field(cx, path, span, &mut self.diags);
     }
 
-    fn condition(&mut self, rule: &RuleAst) -> Option<Expr> {
+    fn condition(&mut self, rule: &RuleAst, correlation: Option<&Correlation>) -> Option<Expr> {
         let names: Vec<&str> = rule
             .selections
             .iter()
@@ -317,6 +295,10 @@ impl<'a> Compiler<'a> {
                 }
             },
             None if names.len() == 1 => Expr::Sel(0),
+            None if correlation.and_then(Correlation::steps).is_some() => {
+                let steps = correlation.and_then(Correlation::steps).unwrap_or_default();
+                Expr::AtLeast(1, steps.to_vec())
+            }
             None => {
                 if !names.is_empty() {
                     self.diags.error(
@@ -752,6 +734,49 @@ impl<'a> Compiler<'a> {
     }
 }
 
+/// Checks a field path against the schema of the rule's event types.
+fn check_field(cx: &RuleCx<'_>, path: &str, span: Span, diags: &mut Diagnostics) {
+    match &cx.kinds {
+        Some(kinds) => {
+            if kinds.iter().any(|&k| schema::is_known(k, path)) {
+                return;
+            }
+            let candidates: Vec<&str> = kinds
+                .iter()
+                .filter_map(|&k| schema::known_paths(k))
+                .flatten()
+                .collect();
+            diags.error_with(
+                "E030",
+                cx.file,
+                span,
+                format!("unknown field '{path}' for the rule's event types"),
+                suggest(path, candidates),
+            );
+        }
+        None => {
+            let known = [EventKind::Issued, EventKind::Revoked];
+            if known.iter().any(|&k| schema::is_known(k, path)) {
+                return;
+            }
+            let candidates: Vec<&str> = known
+                .iter()
+                .filter_map(|&k| schema::known_paths(k))
+                .flatten()
+                .collect();
+            if let Some(hint) = suggest(path, candidates) {
+                diags.warning(
+                    "W003",
+                    cx.file,
+                    span,
+                    format!("field '{path}' is not a documented field of the OAuth token events"),
+                    Some(hint),
+                );
+            }
+        }
+    }
+}
+
 /// The name of a `$list` reference, if the node is one.
 fn list_reference(node: &Node) -> Option<&str> {
     let name = node.as_str()?.strip_prefix('$')?;
@@ -771,4 +796,12 @@ fn literal(node: &Node) -> Option<Literal> {
         ScalarValue::Str(s) => (s.to_owned(), LiteralKind::Str),
     };
     Some(Literal { text, value, span })
+}
+
+/// A hash of the parts of a rule that shape its state.
+fn fingerprint(rule: &RuleAst) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    rule.definition.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }

@@ -51,6 +51,29 @@ impl Dedup {
     pub fn evictions(&self) -> u64 {
         self.evictions
     }
+
+    /// The remembered identities, oldest first, for saving.
+    pub fn export(&self) -> Vec<(u64, u64)> {
+        self.order
+            .iter()
+            .map(|&k| ((k >> 64) as u64, k as u64))
+            .collect()
+    }
+
+    /// Remembers saved identities (oldest first), within capacity.
+    pub fn import(&mut self, saved: &[(u64, u64)]) {
+        for &(high, low) in saved {
+            let key = (u128::from(high) << 64) | u128::from(low);
+            if self.capacity > 0 && self.seen.insert(key) {
+                self.order.push_back(key);
+                if self.order.len() > self.capacity
+                    && let Some(oldest) = self.order.pop_front()
+                {
+                    self.seen.remove(&oldest);
+                }
+            }
+        }
+    }
 }
 
 fn identity(source: &str, id: &str) -> u128 {

@@ -1,16 +1,29 @@
 //! The evaluator: owns the mutable state (parse buffer, duplicate filter,
-//! suppression) and runs a shared [`RuleSet`] over events one at a time.
+//! reorder buffer, correlation windows, suppression) and runs a shared
+//! [`RuleSet`] over events one at a time.
+//!
+//! Each accepted event is matched against every rule as it arrives; what it
+//! contributes (a stateless finding, or a hit for a correlation) waits in a
+//! reorder buffer until no earlier event can still arrive within the
+//! allowed lateness, and is then applied in event-time order (ties in
+//! arrival order). So a stream shuffled within the lateness gives the
+//! findings of the sorted stream. Events later than that are still matched
+//! by stateless rules, skip correlations, and are counted as late.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::correlation::{Correlation, Kind};
 use crate::dedup::Dedup;
-use crate::event::{EventBuf, Meta, Rejection};
-use crate::fields::system;
-use crate::finding::Finding;
+use crate::event::{EventBuf, Meta, Rejection, Value};
+use crate::fields::{FieldId, system};
+use crate::finding::{Finding, Window};
+use crate::matcher::parse_ip;
 use crate::rule::template::Part;
 use crate::ruleset::{Rule, RuleSet};
-use crate::time::Timestamp;
+use crate::state::{self, SavedRule, Snapshot};
+use crate::time::{Span, Timestamp};
+use crate::window::{Fire, GroupKey, Hit, Payload, RuleState};
 
 /// Limits and capacities of an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +33,14 @@ pub struct Options {
     /// How many recent (`source`, `id`) pairs are remembered to drop
     /// duplicates; the oldest are forgotten first, and counted.
     pub dedup_capacity: usize,
+    /// How far out of order (in event time) an event may arrive and still
+    /// be evaluated as if in order.
+    pub lateness: Span,
+    /// Groups each correlation rule tracks unless it sets `max-groups`.
+    pub max_groups: usize,
+    /// Most events waiting in the reorder buffer; past it the oldest are
+    /// applied early.
+    pub max_pending: usize,
 }
 
 impl Default for Options {
@@ -27,8 +48,28 @@ impl Default for Options {
         Options {
             max_line_bytes: 1 << 20,
             dedup_capacity: 1_000_000,
+            lateness: Span(5 * 60_000_000),
+            max_groups: 100_000,
+            max_pending: 1_000_000,
         }
     }
+}
+
+/// Counts for one rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleStats {
+    /// The rule id.
+    pub id: String,
+    /// Findings emitted.
+    pub findings: u64,
+    /// Findings withheld by `suppress`.
+    pub suppressed: u64,
+    /// Groups tracked now (correlations).
+    pub groups: u64,
+    /// Groups dropped to stay within `max-groups`.
+    pub evicted_groups: u64,
+    /// Remembered values dropped to stay within a group's cap.
+    pub evicted_values: u64,
 }
 
 /// What happened to the events fed to an engine.
@@ -42,10 +83,18 @@ pub struct Stats {
     pub rejected: u64,
     /// Valid events dropped as repeats of an earlier (`source`, `id`).
     pub duplicates: u64,
-    /// Remembered event identities forgotten to stay within capacity.
+    /// Accepted events older than the allowed lateness: matched by
+    /// stateless rules only.
+    pub late: u64,
+    /// Accepted events without any time: matched by stateless rules only.
+    pub untimed: u64,
+    /// Events applied before their lateness ran out because the reorder
+    /// buffer was full.
+    pub forced: u64,
+    /// Remembered event identities forgotten by the duplicate filter.
     pub dedup_evictions: u64,
-    /// Findings per rule, in rule-set order.
-    pub findings: Vec<u64>,
+    /// Per-rule counts, in rule-set order.
+    pub rules: Vec<RuleStats>,
 }
 
 /// How an accepted line was handled.
@@ -55,6 +104,19 @@ pub enum Outcome {
     Accepted,
     /// Dropped as a duplicate of an earlier event.
     Duplicate,
+}
+
+/// What an event contributes to one rule, waiting for its turn.
+#[derive(Debug)]
+enum Item {
+    Finding(usize, Box<Finding>),
+    Hit {
+        rule: usize,
+        key: GroupKey,
+        hit: Hit,
+        tenant: Box<str>,
+        rendered: Vec<String>,
+    },
 }
 
 /// Runs a rule set over a stream of events.
@@ -76,15 +138,22 @@ pub enum Outcome {
 /// engine.process(br#"{"id":"1","type":"com.qlik.oauth-token.issued","source":"s",
 ///   "specversion":"1.0","tenantid":"t","time":"2026-03-07T14:08:40Z",
 ///   "data":{"grantType":"urn:qlik:oauth:user-impersonation"}}"#, &mut findings).unwrap();
+/// engine.finish(&mut findings);
 /// assert_eq!(findings[0].rule, "impersonation");
 /// ```
 #[derive(Debug)]
 pub struct Engine {
     rules: Arc<RuleSet>,
+    options: Options,
     buf: EventBuf,
     dedup: Dedup,
-    suppressed: HashMap<(usize, String), Timestamp>,
     memo: Vec<Option<bool>>,
+    pending: BTreeMap<(Timestamp, u64), Vec<Item>>,
+    arrivals: u64,
+    max_time: Option<Timestamp>,
+    states: Vec<RuleState>,
+    suppressed: HashMap<(usize, GroupKey), Timestamp>,
+    next_suppression_sweep: usize,
     stats: Stats,
 }
 
@@ -96,15 +165,28 @@ impl Engine {
 
     /// An engine with the given options.
     pub fn with_options(rules: Arc<RuleSet>, options: Options) -> Engine {
-        let rule_count = rules.rules.len();
+        let rule_stats = rules
+            .rules
+            .iter()
+            .map(|r| RuleStats {
+                id: r.id.clone(),
+                ..RuleStats::default()
+            })
+            .collect();
         Engine {
+            states: vec![RuleState::default(); rules.rules.len()],
             rules,
+            options,
             buf: EventBuf::new(options.max_line_bytes),
             dedup: Dedup::new(options.dedup_capacity),
-            suppressed: HashMap::new(),
             memo: Vec::new(),
+            pending: BTreeMap::new(),
+            arrivals: 0,
+            max_time: None,
+            suppressed: HashMap::new(),
+            next_suppression_sweep: 1024,
             stats: Stats {
-                findings: vec![0; rule_count],
+                rules: rule_stats,
                 ..Stats::default()
             },
         }
@@ -115,15 +197,26 @@ impl Engine {
         &self.rules
     }
 
+    /// The options this engine runs with.
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
     /// Counts so far.
     pub fn stats(&self) -> Stats {
         let mut stats = self.stats.clone();
         stats.dedup_evictions = self.dedup.evictions();
+        for (rule, state) in stats.rules.iter_mut().zip(&self.states) {
+            rule.groups = state.groups.len() as u64;
+            rule.evicted_groups = state.evicted_groups;
+            rule.evicted_values = state.evicted_values;
+        }
         stats
     }
 
-    /// Parses, validates and evaluates one event line, appending findings
-    /// to `out`. A rejected line is counted and its reason returned.
+    /// Parses, validates and evaluates one event line, appending the
+    /// findings that are due to `out`. A rejected line is counted and its
+    /// reason returned.
     pub fn process(&mut self, line: &[u8], out: &mut Vec<Finding>) -> Result<Outcome, Rejection> {
         self.stats.read += 1;
         let meta = match self.buf.parse(line, &self.rules.fields) {
@@ -140,7 +233,8 @@ impl Engine {
             return Ok(Outcome::Duplicate);
         }
         self.stats.accepted += 1;
-        self.evaluate(meta, out);
+        let items = self.evaluate(meta);
+        self.schedule(meta.time, items, out);
         Ok(Outcome::Accepted)
     }
 
@@ -151,25 +245,319 @@ impl Engine {
         self.stats.rejected += 1;
     }
 
-    fn evaluate(&mut self, meta: Meta, out: &mut Vec<Finding>) {
-        let event_type = self.buf.str(system::TYPE).unwrap_or_default();
-        for (index, rule) in self.rules.rules.iter().enumerate() {
-            if !rule.filter.admits(meta.kind, event_type)
-                || !rule.matches(&self.buf, &mut self.memo)
-            {
-                continue;
-            }
-            if let (Some(span), Some(time)) = (rule.suppress, meta.time) {
-                let key = (index, String::new());
-                if self.suppressed.get(&key).is_some_and(|&until| time < until) {
-                    continue;
-                }
-                self.suppressed.insert(key, time.plus(span));
-            }
-            self.stats.findings[index] += 1;
-            out.push(stateless_finding(rule, &self.buf, meta));
+    /// Applies everything still waiting in the reorder buffer (at the end
+    /// of the input, or before saving state).
+    pub fn finish(&mut self, out: &mut Vec<Finding>) {
+        while let Some(((time, _), items)) = self.pending.pop_first() {
+            self.apply(time, items, out);
         }
     }
+
+    /// The engine's state, for saving. Call [`Engine::finish`] first: the
+    /// reorder buffer is not part of it.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            format: state::FORMAT.to_owned(),
+            version: state::VERSION,
+            max_time: self.max_time,
+            dedup: self.dedup.export(),
+            rules: self
+                .rules
+                .rules
+                .iter()
+                .zip(&self.states)
+                .enumerate()
+                .map(|(index, (rule, state))| {
+                    let mut suppressed: Vec<(GroupKey, Timestamp)> = self
+                        .suppressed
+                        .iter()
+                        .filter(|((r, _), _)| *r == index)
+                        .map(|((_, key), until)| (key.clone(), *until))
+                        .collect();
+                    suppressed.sort();
+                    SavedRule {
+                        id: rule.id.clone(),
+                        fingerprint: rule.fingerprint.clone(),
+                        state: state.clone(),
+                        suppressed,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Restores saved state into a fresh engine. Returns the ids of rules
+    /// that start fresh because their definition changed since the save.
+    pub fn restore(&mut self, snapshot: Snapshot) -> Vec<String> {
+        self.max_time = snapshot.max_time;
+        self.dedup.import(&snapshot.dedup);
+        let mut fresh = Vec::new();
+        for saved in snapshot.rules {
+            let Some(index) = self.rules.rules.iter().position(|r| r.id == saved.id) else {
+                continue;
+            };
+            if self.rules.rules[index].fingerprint != saved.fingerprint {
+                fresh.push(saved.id);
+                continue;
+            }
+            self.states[index] = saved.state;
+            for (key, until) in saved.suppressed {
+                self.suppressed.insert((index, key), until);
+            }
+        }
+        fresh
+    }
+
+    /// The time before which an arriving event is late.
+    fn watermark(&self) -> Option<Timestamp> {
+        self.max_time.map(|t| t.minus(self.options.lateness))
+    }
+
+    fn schedule(&mut self, time: Option<Timestamp>, items: Vec<Item>, out: &mut Vec<Finding>) {
+        let Some(time) = time else {
+            self.stats.untimed += 1;
+            self.apply_now(None, items, out);
+            return;
+        };
+        if self.watermark().is_some_and(|w| time < w) {
+            self.stats.late += 1;
+            self.apply_now(Some(time), items, out);
+            return;
+        }
+        self.max_time = Some(self.max_time.map_or(time, |m| m.max(time)));
+        if !items.is_empty() {
+            self.arrivals += 1;
+            self.pending.insert((time, self.arrivals), items);
+        }
+        let watermark = self.watermark().unwrap_or(time);
+        let max_pending = self.options.max_pending;
+        while let Some((&(first, _), _)) = self.pending.first_key_value() {
+            let due = first <= watermark;
+            if !due && self.pending.len() <= max_pending {
+                break;
+            }
+            if !due {
+                self.stats.forced += 1;
+            }
+            let Some(entry) = self.pending.first_entry() else {
+                break;
+            };
+            let ((time, _), items) = entry.remove_entry();
+            self.apply(time, items, out);
+        }
+    }
+
+    /// Applies the stateless part of an event that cannot take part in
+    /// windows (late or untimed).
+    fn apply_now(&mut self, time: Option<Timestamp>, items: Vec<Item>, out: &mut Vec<Finding>) {
+        for item in items {
+            if let Item::Finding(rule, finding) = item {
+                self.emit(rule, Box::default(), time, *finding, out);
+            }
+        }
+    }
+
+    fn apply(&mut self, time: Timestamp, items: Vec<Item>, out: &mut Vec<Finding>) {
+        for item in items {
+            match item {
+                Item::Finding(rule, finding) => {
+                    self.emit(rule, Box::default(), Some(time), *finding, out);
+                }
+                Item::Hit {
+                    rule,
+                    key,
+                    hit,
+                    tenant,
+                    rendered,
+                } => {
+                    let definition = &self.rules.rules[rule];
+                    let Some(correlation) = &definition.correlation else {
+                        continue;
+                    };
+                    let max_groups = correlation
+                        .max_groups
+                        .unwrap_or(self.options.max_groups)
+                        .max(1);
+                    let Some(fire) =
+                        self.states[rule].hit(correlation, max_groups, key.clone(), &hit)
+                    else {
+                        continue;
+                    };
+                    let finding = correlation_finding(
+                        definition,
+                        correlation,
+                        &key,
+                        &hit,
+                        &tenant,
+                        &rendered,
+                        fire,
+                    );
+                    self.emit(rule, key, Some(time), finding, out);
+                }
+            }
+        }
+    }
+
+    fn emit(
+        &mut self,
+        rule: usize,
+        key: GroupKey,
+        time: Option<Timestamp>,
+        finding: Finding,
+        out: &mut Vec<Finding>,
+    ) {
+        if let (Some(span), Some(time)) = (self.rules.rules[rule].suppress, time) {
+            let slot = (rule, key);
+            if self
+                .suppressed
+                .get(&slot)
+                .is_some_and(|&until| time < until)
+            {
+                self.stats.rules[rule].suppressed += 1;
+                return;
+            }
+            self.suppressed.insert(slot, time.plus(span));
+            if self.suppressed.len() >= self.next_suppression_sweep {
+                self.suppressed.retain(|_, until| *until > time);
+                self.next_suppression_sweep = (self.suppressed.len() * 2).max(1024);
+            }
+        }
+        self.stats.rules[rule].findings += 1;
+        out.push(finding);
+    }
+
+    /// Matches the parsed event against every rule.
+    fn evaluate(&mut self, meta: Meta) -> Vec<Item> {
+        let mut items = Vec::new();
+        let event = &self.buf;
+        let event_type = event.str(system::TYPE).unwrap_or_default();
+        for (index, rule) in self.rules.rules.iter().enumerate() {
+            if !rule.filter.admits(meta.kind, event_type) || !rule.matches(event, &mut self.memo) {
+                continue;
+            }
+            let Some(correlation) = &rule.correlation else {
+                items.push(Item::Finding(
+                    index,
+                    Box::new(stateless_finding(rule, event, meta)),
+                ));
+                continue;
+            };
+            let Some(time) = meta.time else {
+                continue;
+            };
+            let steps: Vec<usize> = match correlation.steps() {
+                Some(steps) => (0..steps.len())
+                    .rev()
+                    .filter(|&k| rule.selection_matches(steps[k], event, &mut self.memo))
+                    .collect(),
+                None => vec![0],
+            };
+            for step in steps {
+                let Some(key) = group_key(correlation, event, step) else {
+                    continue;
+                };
+                let Some(payload) = payload(correlation, event) else {
+                    continue;
+                };
+                items.push(Item::Hit {
+                    rule: index,
+                    key,
+                    hit: Hit {
+                        time,
+                        id: event.str(system::ID).unwrap_or_default().into(),
+                        step,
+                        payload,
+                    },
+                    tenant: event.str(system::TENANTID).unwrap_or_default().into(),
+                    rendered: render_fields(rule, event),
+                });
+            }
+        }
+        items
+    }
+}
+
+/// The values of `field` joined with `,`, or `None` when it has none.
+fn joined(event: &EventBuf, field: FieldId) -> Option<String> {
+    let mut text = String::new();
+    let mut any = false;
+    for value in event.scalars(field) {
+        if any {
+            text.push(',');
+        }
+        any = true;
+        push_value(&mut text, value);
+    }
+    any.then_some(text)
+}
+
+fn group_key(correlation: &Correlation, event: &EventBuf, step: usize) -> Option<GroupKey> {
+    correlation
+        .group_by
+        .iter()
+        .map(|g| {
+            let field = *g.fields.get(step).or(g.fields.first())?;
+            joined(event, field).map(String::into_boxed_str)
+        })
+        .collect()
+}
+
+fn payload(correlation: &Correlation, event: &EventBuf) -> Option<Payload> {
+    match &correlation.kind {
+        Kind::ValueCount { field, .. } => {
+            let values: Vec<Box<str>> = event
+                .scalars(*field)
+                .map(|v| {
+                    let mut s = String::new();
+                    push_value(&mut s, v);
+                    s.into_boxed_str()
+                })
+                .collect();
+            (!values.is_empty()).then_some(Payload::Values(values))
+        }
+        Kind::NewValue {
+            fields,
+            prefix_v4,
+            prefix_v6,
+            ..
+        } => {
+            let mut key = String::new();
+            let mut shown = String::new();
+            let mut network = None;
+            for (i, &field) in fields.iter().enumerate() {
+                let value = joined(event, field)?;
+                if i > 0 {
+                    key.push('\u{1f}');
+                    shown.push('|');
+                }
+                match masked(&value, *prefix_v4, *prefix_v6) {
+                    Some(net) => {
+                        key.push_str(&net);
+                        network = Some(net.into_boxed_str());
+                    }
+                    None => key.push_str(&value),
+                }
+                shown.push_str(&value);
+            }
+            Some(Payload::New {
+                key: key.into(),
+                shown: shown.into(),
+                network,
+            })
+        }
+        _ => Some(Payload::None),
+    }
+}
+
+/// The network of an address under the configured prefixes, if `value` is
+/// an address and a prefix applies.
+fn masked(value: &str, prefix_v4: Option<u8>, prefix_v6: Option<u8>) -> Option<String> {
+    use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
+    let network = match parse_ip(value)? {
+        std::net::IpAddr::V4(ip) => IpNetwork::V4(Ipv4Network::new(ip, prefix_v4?).ok()?),
+        std::net::IpAddr::V6(ip) => IpNetwork::V6(Ipv6Network::new(ip, prefix_v6?).ok()?),
+    };
+    Some(format!("{}/{}", network.network(), network.prefix()))
 }
 
 fn stateless_finding(rule: &Rule, event: &EventBuf, meta: Meta) -> Finding {
@@ -189,33 +577,95 @@ fn stateless_finding(rule: &Rule, event: &EventBuf, meta: Meta) -> Finding {
         network: None,
         mean: None,
         stddev: None,
-        message: render(rule, event, &|special| match special {
-            "count" => Some("1".to_owned()),
-            _ => None,
-        }),
+        message: assemble(
+            rule,
+            &render_fields(rule, event),
+            &|special| match special {
+                "count" => Some("1".to_owned()),
+                _ => None,
+            },
+        ),
     }
 }
 
-/// Renders a rule's output template (or its title) for an event; `special`
-/// supplies the finding's own placeholders.
-pub fn render(rule: &Rule, event: &EventBuf, special: &dyn Fn(&str) -> Option<String>) -> String {
+fn correlation_finding(
+    rule: &Rule,
+    correlation: &Correlation,
+    key: &GroupKey,
+    hit: &Hit,
+    tenant: &str,
+    rendered: &[String],
+    fire: Fire,
+) -> Finding {
+    let timespan = correlation
+        .timespan
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let message = assemble(rule, rendered, &|special| match special {
+        "count" => Some(fire.count.to_string()),
+        "timespan" => Some(timespan.clone()),
+        "value" => fire.value.clone(),
+        "values" => fire.values.as_ref().map(|v| v.join(", ")),
+        "network" => fire.network.clone(),
+        "mean" => fire.mean.map(|m| m.to_string()),
+        "stddev" => fire.stddev.map(|s| s.to_string()),
+        _ => None,
+    });
+    Finding {
+        rule: rule.id.clone(),
+        title: rule.title.clone(),
+        severity: rule.severity.name().to_owned(),
+        tags: rule.tags.clone(),
+        time: Some(hit.time.to_rfc3339()),
+        tenantid: tenant.to_owned(),
+        group: correlation
+            .group_by
+            .iter()
+            .zip(key.iter())
+            .map(|(g, v)| (g.name.clone(), Some(v.to_string())))
+            .collect(),
+        count: fire.count,
+        window: Some(Window {
+            start: fire.start.unwrap_or(hit.time).to_rfc3339(),
+            end: hit.time.to_rfc3339(),
+        }),
+        events: fire.events,
+        values: fire.values,
+        value: fire.value,
+        network: fire.network,
+        mean: fire.mean,
+        stddev: fire.stddev,
+        message,
+    }
+}
+
+/// The text of each field placeholder of the rule's output, in order.
+fn render_fields(rule: &Rule, event: &EventBuf) -> Vec<String> {
+    let Some(template) = &rule.output else {
+        return Vec::new();
+    };
+    template
+        .parts
+        .iter()
+        .filter_map(|part| match part {
+            Part::Field(field) => Some(joined(event, *field).unwrap_or_default()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Assembles a rule's message (or its title) from the rendered field
+/// placeholders; `special` supplies the finding's own placeholders.
+fn assemble(rule: &Rule, fields: &[String], special: &dyn Fn(&str) -> Option<String>) -> String {
     let Some(template) = &rule.output else {
         return rule.title.clone();
     };
     let mut message = String::new();
+    let mut fields = fields.iter();
     for part in &template.parts {
         match part {
             Part::Text(text) => message.push_str(text),
-            Part::Field(field) => {
-                let mut first = true;
-                for value in event.scalars(*field) {
-                    if !first {
-                        message.push(',');
-                    }
-                    first = false;
-                    push_value(&mut message, value);
-                }
-            }
+            Part::Field(_) => message.push_str(fields.next().map_or("", String::as_str)),
             Part::Special(name) => match *name {
                 "rule" => message.push_str(&rule.id),
                 "title" => message.push_str(&rule.title),
@@ -228,8 +678,7 @@ pub fn render(rule: &Rule, event: &EventBuf, special: &dyn Fn(&str) -> Option<St
 }
 
 /// Appends the text form of an event value.
-pub fn push_value(out: &mut String, value: crate::event::Value<'_>) {
-    use crate::event::Value;
+fn push_value(out: &mut String, value: Value<'_>) {
     use std::fmt::Write as _;
     let _ = match value {
         Value::Str(s) => {

@@ -41,6 +41,7 @@
 #![deny(missing_docs)]
 
 pub mod compile;
+pub mod correlation;
 pub mod dedup;
 pub mod diag;
 pub mod engine;
@@ -53,7 +54,9 @@ pub mod matcher;
 pub mod rule;
 pub mod ruleset;
 pub mod schema;
+pub mod state;
 pub mod time;
+pub mod window;
 pub mod yaml;
 
 pub use diag::Diagnostic;

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::compile;
+use crate::correlation::Correlation;
 use crate::diag::Diagnostic;
 use crate::event::{EventBuf, EventKind};
 use crate::fields::FieldTable;
@@ -149,15 +150,29 @@ pub struct Rule {
     pub output: Option<Template>,
     /// At most one finding per group per this span.
     pub suppress: Option<Span>,
+    /// The correlation that makes the rule stateful, if any.
+    pub correlation: Option<Correlation>,
+    /// A hash of the rule's definition, to tell whether saved state still fits.
+    pub fingerprint: String,
 }
 
 impl Rule {
     /// True when the rule's condition holds for the event. `memo` is scratch
-    /// space for selection results.
+    /// space for selection results, kept for [`Rule::selection_matches`].
     pub fn matches(&self, event: &EventBuf, memo: &mut Vec<Option<bool>>) -> bool {
         memo.clear();
         memo.resize(self.selections.len(), None);
         self.condition
-            .eval(&mut |i| *memo[i].get_or_insert_with(|| self.selections[i].matches(event)))
+            .eval(&mut |i| self.selection_matches(i, event, memo))
+    }
+
+    /// True when selection `index` holds, reusing results already in `memo`.
+    pub fn selection_matches(
+        &self,
+        index: usize,
+        event: &EventBuf,
+        memo: &mut [Option<bool>],
+    ) -> bool {
+        *memo[index].get_or_insert_with(|| self.selections[index].matches(event))
     }
 }

@@ -4,9 +4,11 @@
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
 
 /// An instant in event time, in microseconds since 1970-01-01T00:00:00Z.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -54,6 +56,18 @@ impl Span {
     /// Parses `<number><unit>` with unit `ms`, `s`, `m`, `h`, `d` or `w`,
     /// or several of them in a row (`1h30m`). The result must be positive.
     pub fn parse(text: &str) -> Result<Span, String> {
+        let span = Span::parse_allowing_zero(text)?;
+        if span.0 <= 0 {
+            return Err(format!("'{text}' must be longer than zero"));
+        }
+        Ok(span)
+    }
+
+    /// Like [`Span::parse`], but `0s` (or `0`) is accepted.
+    pub fn parse_allowing_zero(text: &str) -> Result<Span, String> {
+        if text.trim() == "0" {
+            return Ok(Span(0));
+        }
         let mut rest = text.trim();
         if rest.is_empty() {
             return Err("empty duration".into());
@@ -82,9 +96,6 @@ impl Span {
                 .checked_mul(micros)
                 .and_then(|v| total.checked_add(v))
                 .ok_or_else(|| format!("'{text}' is too large"))?;
-        }
-        if total <= 0 {
-            return Err(format!("'{text}' must be longer than zero"));
         }
         Ok(Span(total))
     }

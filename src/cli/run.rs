@@ -10,6 +10,8 @@ use std::sync::Arc;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenwatch::lines::{HARD_CAP, Line, LineReader};
+use tokenwatch::state;
+use tokenwatch::time::Span;
 use tokenwatch::{Engine, Finding, Options, Stats};
 
 /// Arguments of `tokenwatch run`.
@@ -30,6 +32,16 @@ pub struct RunArgs {
     /// How many recent event identities are remembered to drop duplicates.
     #[arg(long, value_name = "N", default_value_t = Options::default().dedup_capacity)]
     dedup_capacity: usize,
+    /// How far out of event-time order an event may arrive and still be
+    /// evaluated as if in order (e.g. 5m, 30s, 0s).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = Span::parse_allowing_zero)]
+    lateness: Span,
+    /// Groups each correlation rule tracks unless it sets `max-groups`.
+    #[arg(long, value_name = "N", default_value_t = Options::default().max_groups)]
+    max_groups: usize,
+    /// Load window state from FILE at start and save it there at exit.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
     /// Exit with status 2 when any input line was rejected.
     #[arg(long)]
     fail_on_reject: bool,
@@ -44,8 +56,22 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     let options = Options {
         max_line_bytes: args.max_line_bytes.min(HARD_CAP),
         dedup_capacity: args.dedup_capacity,
+        lateness: args.lateness,
+        max_groups: args.max_groups,
+        ..Options::default()
     };
     let mut engine = Engine::with_options(Arc::new(rules), options);
+    if let Some(path) = &args.state {
+        let snapshot =
+            state::load(path).map_err(|e| format!("state file {}: {e}", path.display()))?;
+        if let Some(snapshot) = snapshot {
+            for id in engine.restore(snapshot) {
+                eprintln!(
+                    "tokenwatch: rule '{id}' changed since the state was saved; it starts fresh"
+                );
+            }
+        }
+    }
     let inputs = if args.inputs.is_empty() {
         vec!["-".to_owned()]
     } else {
@@ -81,6 +107,18 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         }
     }
     progress.finish_and_clear();
+    let mut findings = Vec::new();
+    engine.finish(&mut findings);
+    if let Err(e) = write_findings(&mut out, &mut findings) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Err(format!("cannot write findings: {e}"));
+    }
+    if let Some(path) = &args.state {
+        state::save(path, &engine.snapshot())
+            .map_err(|e| format!("cannot save state to {}: {e}", path.display()))?;
+    }
     match out.flush() {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         other => other.map_err(|e| format!("cannot write findings: {e}"))?,
@@ -90,7 +128,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot write the errors file: {e}"))?;
     }
     let stats = engine.stats();
-    eprint!("{}", summary(&stats, &engine));
+    eprint!("{}", summary(&stats));
     if args.fail_on_reject && stats.rejected > 0 {
         return Ok(ExitCode::from(REJECTED));
     }
@@ -141,14 +179,19 @@ fn feed(
             }
         }
         if !findings.is_empty() {
-            for finding in findings.drain(..) {
-                sink.out.write_all(finding.to_json().as_bytes())?;
-                sink.out.write_all(b"\n")?;
-            }
+            write_findings(sink.out, &mut findings)?;
             sink.out.flush()?;
         }
     }
     sink.progress.inc(pending_bytes);
+    Ok(())
+}
+
+fn write_findings(out: &mut dyn Write, findings: &mut Vec<Finding>) -> io::Result<()> {
+    for finding in findings.drain(..) {
+        out.write_all(finding.to_json().as_bytes())?;
+        out.write_all(b"\n")?;
+    }
     Ok(())
 }
 
@@ -170,23 +213,56 @@ fn progress_bar(inputs: &[String]) -> ProgressBar {
     bar
 }
 
-fn summary(stats: &Stats, engine: &Engine) -> String {
+fn summary(stats: &Stats) -> String {
     let mut text = format!(
-        "tokenwatch: {} events read: {} accepted, {} rejected, {} duplicates\n",
-        stats.read, stats.accepted, stats.rejected, stats.duplicates
+        "tokenwatch: {} events read: {} accepted, {} rejected, {} duplicates, {} late\n",
+        stats.read, stats.accepted, stats.rejected, stats.duplicates, stats.late
     );
+    if stats.untimed > 0 {
+        text.push_str(&format!(
+            "tokenwatch: {} events without a time were matched by stateless rules only\n",
+            stats.untimed
+        ));
+    }
+    if stats.forced > 0 {
+        text.push_str(&format!(
+            "tokenwatch: {} events applied before their lateness ran out (reorder buffer full)\n",
+            stats.forced
+        ));
+    }
     if stats.dedup_evictions > 0 {
         text.push_str(&format!(
             "tokenwatch: {} event identities forgotten by the duplicate filter (--dedup-capacity)\n",
             stats.dedup_evictions
         ));
     }
-    let total: u64 = stats.findings.iter().sum();
+    let total: u64 = stats.rules.iter().map(|r| r.findings).sum();
     text.push_str(&format!("tokenwatch: {total} findings\n"));
-    for (rule, count) in engine.rules().rules().iter().zip(&stats.findings) {
-        if *count > 0 {
-            text.push_str(&format!("  {}: {count}\n", rule.id));
+    for rule in &stats.rules {
+        if rule.findings == 0
+            && rule.suppressed == 0
+            && rule.evicted_groups == 0
+            && rule.evicted_values == 0
+        {
+            continue;
         }
+        text.push_str(&format!("  {}: {}", rule.id, rule.findings));
+        if rule.suppressed > 0 {
+            text.push_str(&format!(", {} suppressed", rule.suppressed));
+        }
+        if rule.evicted_groups > 0 {
+            text.push_str(&format!(
+                ", {} groups evicted (max-groups)",
+                rule.evicted_groups
+            ));
+        }
+        if rule.evicted_values > 0 {
+            text.push_str(&format!(
+                ", {} remembered values evicted",
+                rule.evicted_values
+            ));
+        }
+        text.push('\n');
     }
     text
 }

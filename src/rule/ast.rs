@@ -109,6 +109,9 @@ pub struct RuleAst {
     pub falsepositives: Vec<String>,
     /// The `tests` block, kept as written.
     pub tests: Option<Node>,
+    /// The parts that shape the rule's state (`events`, `match`,
+    /// `correlation`) as canonical JSON, to tell whether saved state fits.
+    pub definition: String,
 }
 
 /// A `kind: list` document.
@@ -347,6 +350,7 @@ impl Reader<'_> {
             output,
             falsepositives: falsepositives.into_iter().map(|t| t.value).collect(),
             tests: doc.get("tests").cloned(),
+            definition: definition(doc),
         })
     }
 
@@ -507,4 +511,12 @@ pub fn text_start(node: &Node) -> Span {
         NodeKind::Scalar { plain: false, .. } => node.span.shifted(1),
         _ => node.span,
     }
+}
+
+fn definition(doc: &Node) -> String {
+    let parts: serde_json::Map<String, serde_json::Value> = ["events", "match", "correlation"]
+        .into_iter()
+        .filter_map(|key| doc.get(key).map(|n| (key.to_owned(), n.to_json())))
+        .collect();
+    serde_json::Value::Object(parts).to_string()
 }

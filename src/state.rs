@@ -1,0 +1,115 @@
+//! Saving and restoring an engine's state, so that a restart keeps
+//! detecting across the gap.
+//!
+//! The state file is JSON with a format name and version. Each rule's
+//! state is stored with a fingerprint of its definition: a rule whose
+//! definition changed, or that is new, starts fresh (and is named), while
+//! the others carry on. Files are replaced atomically: written to a
+//! temporary file beside the target, flushed to disk, then renamed.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+use crate::window::{GroupKey, RuleState};
+
+/// The format name written into every state file.
+pub const FORMAT: &str = "tokenwatch-state";
+/// The version of the state layout; other versions are refused.
+pub const VERSION: u32 = 1;
+
+/// One rule's saved state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedRule {
+    /// The rule id.
+    pub id: String,
+    /// The fingerprint of the definition the state was built by.
+    pub fingerprint: String,
+    /// Correlation groups.
+    pub state: RuleState,
+    /// Suppressed groups and when their suppression ends.
+    pub suppressed: Vec<(GroupKey, Timestamp)>,
+}
+
+/// An engine's saved state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Always [`VERSION`] when written by this build.
+    pub version: u32,
+    /// The latest event time seen.
+    pub max_time: Option<Timestamp>,
+    /// Remembered event identities, oldest first.
+    pub dedup: Vec<(u64, u64)>,
+    /// Per-rule state.
+    pub rules: Vec<SavedRule>,
+}
+
+/// Why a state file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The file could not be read or written.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The file is not a state file of a known version.
+    #[error("not a usable state file: {0}")]
+    Format(String),
+}
+
+/// Reads a state file; `Ok(None)` when it does not exist yet.
+pub fn load(path: &Path) -> Result<Option<Snapshot>, StateError> {
+    let text = match fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| StateError::Format(e.to_string()))?;
+    let format = value.get("format").and_then(|f| f.as_str());
+    let version = value.get("version").and_then(|v| v.as_u64());
+    if format != Some(FORMAT) {
+        return Err(StateError::Format(format!("format is not '{FORMAT}'")));
+    }
+    if version != Some(u64::from(VERSION)) {
+        return Err(StateError::Format(format!(
+            "version {} is not supported (this build reads version {VERSION}); remove the file to start fresh",
+            version.map_or("?".to_owned(), |v| v.to_string())
+        )));
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| StateError::Format(e.to_string()))
+}
+
+/// Writes a state file atomically: a crash leaves the old file or the new
+/// one, never a torn one.
+pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".to_owned());
+    let temporary = directory.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&temporary)?;
+        serde_json::to_writer(io::BufWriter::new(&mut file), snapshot).map_err(io::Error::other)?;
+        file.flush()?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)?;
+        if let Ok(dir) = File::open(directory) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    result.map_err(StateError::Io)
+}

@@ -1,0 +1,491 @@
+//! Per-group state of correlation rules, updated one event (hit) at a time
+//! in event-time order.
+//!
+//! Windows slide with every event: a group keeps just enough to know what
+//! the window ending at the current event holds (the last N event times for
+//! `event_count`, the latest time of each value for `value_count`, the
+//! latest-starting partial sequence per step for `temporal_ordered`), so a
+//! burst that straddles any boundary is found. When a rule fires, the
+//! group's window starts again empty. `spike` alone uses fixed buckets,
+//! since its baseline is a series of bucket counts.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::correlation::{Correlation, Kind};
+use crate::time::{Span, Timestamp};
+
+/// The group-by values of one group, in group-by order.
+pub type GroupKey = Box<[Box<str>]>;
+
+/// Most evidence event ids a finding carries.
+pub const MAX_EVIDENCE: usize = 20;
+/// Most distinct values a `value_count` finding lists.
+pub const MAX_VALUES: usize = 20;
+/// Most values one `new_value` group remembers; the least recently seen
+/// are forgotten first, and counted.
+pub const MAX_VALUES_PER_GROUP: usize = 10_000;
+
+/// What one matching event brings to a correlation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Event time.
+    pub time: Timestamp,
+    /// Event id.
+    pub id: Box<str>,
+    /// Which step it matched (temporal correlations).
+    pub step: usize,
+    /// What the correlation type reads from the event.
+    pub payload: Payload,
+}
+
+/// The type-specific part of a hit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// Nothing beyond time and id.
+    None,
+    /// The values of the counted field (`value_count`).
+    Values(Vec<Box<str>>),
+    /// The tracked value (`new_value`): the comparison key, the value as it
+    /// appears in the event, and the network it was compared by.
+    New {
+        /// What is compared (networks masked by `prefix`).
+        key: Box<str>,
+        /// The value as in the event.
+        shown: Box<str>,
+        /// The network, when compared by prefix.
+        network: Option<Box<str>>,
+    },
+}
+
+/// What a firing correlation reports.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Fire {
+    /// Events (or distinct values, or steps) counted.
+    pub count: u64,
+    /// Time of the first counted event.
+    pub start: Option<Timestamp>,
+    /// Evidence event ids, capped.
+    pub events: Vec<String>,
+    /// Distinct values (`value_count`), capped.
+    pub values: Option<Vec<String>>,
+    /// The new value (`new_value`).
+    pub value: Option<String>,
+    /// The network of the new value (`new_value` with `prefix`).
+    pub network: Option<String>,
+    /// Baseline mean (`spike`).
+    pub mean: Option<f64>,
+    /// Baseline standard deviation (`spike`).
+    pub stddev: Option<f64>,
+}
+
+/// The state of one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// Time of the group's latest event.
+    pub last: Timestamp,
+    /// Type-specific state.
+    pub state: GroupState,
+}
+
+/// Type-specific group state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum GroupState {
+    /// `event_count`: the counted events, oldest first.
+    Count(VecDeque<(Timestamp, Box<str>)>),
+    /// `value_count`: each value's latest time and event id.
+    Values(HashMap<Box<str>, (Timestamp, Box<str>)>),
+    /// `temporal_ordered`: for each step, the latest-starting partial
+    /// sequence that reached it: (start, step event ids).
+    Ordered(Vec<Option<(Timestamp, Vec<Box<str>>)>>),
+    /// `temporal`: each step's latest time and event id.
+    Unordered(Vec<Option<(Timestamp, Box<str>)>>),
+    /// `new_value`: when the group was first seen, and each value's latest time.
+    NewValue {
+        /// The group's first event.
+        first: Timestamp,
+        /// Values and when each was last seen.
+        seen: HashMap<Box<str>, Timestamp>,
+    },
+    /// `spike`: non-empty bucket counts, oldest first, the group's first
+    /// bucket, and the last bucket that fired.
+    Spike {
+        /// (bucket index, count).
+        buckets: VecDeque<(i64, u64)>,
+        /// The bucket of the group's first event.
+        first: i64,
+        /// The bucket that last fired.
+        fired: Option<i64>,
+    },
+}
+
+impl GroupState {
+    /// Empty state for a correlation.
+    pub fn new(correlation: &Correlation, time: Timestamp) -> GroupState {
+        match &correlation.kind {
+            Kind::EventCount(_) => GroupState::Count(VecDeque::new()),
+            Kind::ValueCount { .. } => GroupState::Values(HashMap::new()),
+            Kind::Ordered(steps) => GroupState::Ordered(vec![None; steps.len()]),
+            Kind::Unordered(steps) => GroupState::Unordered(vec![None; steps.len()]),
+            Kind::NewValue { .. } => GroupState::NewValue {
+                first: time,
+                seen: HashMap::new(),
+            },
+            Kind::Spike { .. } => GroupState::Spike {
+                buckets: VecDeque::new(),
+                first: bucket_of(time, correlation.timespan.unwrap_or(Span(1))),
+                fired: None,
+            },
+        }
+    }
+}
+
+fn bucket_of(time: Timestamp, bucket: Span) -> i64 {
+    time.0.div_euclid(bucket.0.max(1))
+}
+
+/// Updates a group with a hit; returns what to report if the rule fires,
+/// and how many remembered values had to be forgotten to stay bounded.
+pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Option<Fire>, u64) {
+    group.last = group.last.max(hit.time);
+    let span = correlation.timespan.unwrap_or_default();
+    let oldest = hit.time.minus(span);
+    let mut forgotten = 0;
+    let fire = match (&correlation.kind, &mut group.state) {
+        (Kind::EventCount(threshold), GroupState::Count(events)) => {
+            while events.front().is_some_and(|(t, _)| *t < oldest) {
+                events.pop_front();
+            }
+            events.push_back((hit.time, hit.id.clone()));
+            let count = events.len() as u64;
+            if threshold.holds(count) {
+                let start = events.front().map(|(t, _)| *t);
+                let ids = evidence(events.iter().map(|(_, id)| id));
+                events.clear();
+                Some(Fire {
+                    count,
+                    start,
+                    events: ids,
+                    ..Fire::default()
+                })
+            } else {
+                // Only the most recent events can still take part in a finding.
+                let keep = threshold_window(threshold);
+                while events.len() > keep {
+                    events.pop_front();
+                }
+                None
+            }
+        }
+        (Kind::ValueCount { threshold, .. }, GroupState::Values(values)) => {
+            values.retain(|_, (t, _)| *t >= oldest);
+            if let Payload::Values(new) = &hit.payload {
+                for v in new {
+                    values.insert(v.clone(), (hit.time, hit.id.clone()));
+                }
+            }
+            let count = values.len() as u64;
+            if threshold.holds(count) {
+                let mut ordered: Vec<_> = values.drain().collect();
+                ordered.sort_by(|a, b| (a.1.0, &a.0).cmp(&(b.1.0, &b.0)));
+                let start = ordered.first().map(|(_, (t, _))| *t);
+                let mut ids: Vec<String> = Vec::new();
+                for (_, (_, id)) in &ordered {
+                    if ids.len() < MAX_EVIDENCE && !ids.iter().any(|i| **i == **id) {
+                        ids.push(id.to_string());
+                    }
+                }
+                Some(Fire {
+                    count,
+                    start,
+                    events: ids,
+                    values: Some(
+                        ordered
+                            .iter()
+                            .take(MAX_VALUES)
+                            .map(|(v, _)| v.to_string())
+                            .collect(),
+                    ),
+                    ..Fire::default()
+                })
+            } else {
+                None
+            }
+        }
+        (Kind::Ordered(steps), GroupState::Ordered(partial)) => {
+            for p in partial.iter_mut() {
+                if p.as_ref().is_some_and(|(start, _)| *start < oldest) {
+                    *p = None;
+                }
+            }
+            let k = hit.step;
+            let candidate = if k == 0 {
+                Some((hit.time, vec![hit.id.clone()]))
+            } else {
+                partial[k - 1].as_ref().map(|(start, ids)| {
+                    let mut ids = ids.clone();
+                    ids.push(hit.id.clone());
+                    (*start, ids)
+                })
+            };
+            match candidate {
+                Some((start, ids)) if k + 1 == steps.len() => {
+                    partial.iter_mut().for_each(|p| *p = None);
+                    Some(Fire {
+                        count: steps.len() as u64,
+                        start: Some(start),
+                        events: ids.iter().map(|i| i.to_string()).collect(),
+                        ..Fire::default()
+                    })
+                }
+                Some(c) => {
+                    if partial[k].as_ref().is_none_or(|(start, _)| *start <= c.0) {
+                        partial[k] = Some(c);
+                    }
+                    None
+                }
+                None => None,
+            }
+        }
+        (Kind::Unordered(steps), GroupState::Unordered(seen)) => {
+            seen[hit.step] = Some((hit.time, hit.id.clone()));
+            for s in seen.iter_mut() {
+                if s.as_ref().is_some_and(|(t, _)| *t < oldest) {
+                    *s = None;
+                }
+            }
+            if seen.iter().all(Option::is_some) {
+                let mut entries: Vec<(Timestamp, Box<str>)> =
+                    seen.iter_mut().filter_map(Option::take).collect();
+                let start = entries.iter().map(|(t, _)| *t).min();
+                entries.sort_by_key(|a| a.0);
+                Some(Fire {
+                    count: steps.len() as u64,
+                    start,
+                    events: entries.into_iter().map(|(_, id)| id.to_string()).collect(),
+                    ..Fire::default()
+                })
+            } else {
+                None
+            }
+        }
+        (
+            Kind::NewValue {
+                history, learning, ..
+            },
+            GroupState::NewValue { first, seen },
+        ) => {
+            let Payload::New {
+                key,
+                shown,
+                network,
+            } = &hit.payload
+            else {
+                return (None, 0);
+            };
+            let forget_before = hit.time.minus(*history);
+            let known = seen.get(key).is_some_and(|t| *t >= forget_before);
+            let previous = seen.insert(key.clone(), hit.time);
+            if previous.is_none() && seen.len() > MAX_VALUES_PER_GROUP {
+                forgotten = forget_oldest(seen, forget_before);
+            }
+            let learned = hit.time.0.saturating_sub(first.0) >= learning.0;
+            (!known && learned).then(|| Fire {
+                count: 1,
+                start: Some(hit.time),
+                events: vec![hit.id.to_string()],
+                value: Some(shown.to_string()),
+                network: network.as_ref().map(|n| n.to_string()),
+                ..Fire::default()
+            })
+        }
+        (
+            Kind::Spike {
+                zscore,
+                min,
+                buckets: baseline,
+            },
+            GroupState::Spike {
+                buckets,
+                first,
+                fired,
+            },
+        ) => {
+            let bucket = bucket_of(hit.time, span);
+            let horizon = bucket - i64::from(*baseline);
+            while buckets.front().is_some_and(|(b, _)| *b < horizon) {
+                buckets.pop_front();
+            }
+            match buckets.back_mut() {
+                Some((b, count)) if *b == bucket => *count += 1,
+                _ => buckets.push_back((bucket, 1)),
+            }
+            let current = buckets.back().map_or(0, |(_, c)| *c);
+            let observed = (bucket - (*first).max(horizon)).clamp(0, i64::from(*baseline));
+            if observed == 0 || *fired == Some(bucket) || current < *min {
+                None
+            } else {
+                let past: Vec<f64> = buckets
+                    .iter()
+                    .filter(|(b, _)| *b < bucket && *b >= bucket - observed)
+                    .map(|(_, c)| *c as f64)
+                    .collect();
+                let n = observed as f64;
+                let mean = past.iter().sum::<f64>() / n;
+                let zeros = n - past.len() as f64;
+                let variance = (past.iter().map(|c| (c - mean).powi(2)).sum::<f64>()
+                    + zeros * mean * mean)
+                    / n;
+                let stddev = variance.sqrt();
+                let z = (current as f64 - mean) / stddev.max(1.0);
+                (z >= *zscore).then(|| {
+                    *fired = Some(bucket);
+                    Fire {
+                        count: current,
+                        start: Some(Timestamp(bucket.saturating_mul(span.0))),
+                        events: vec![hit.id.to_string()],
+                        mean: Some(round(mean)),
+                        stddev: Some(round(stddev)),
+                        ..Fire::default()
+                    }
+                })
+            }
+        }
+        _ => None,
+    };
+    (fire, forgotten)
+}
+
+/// How many of the most recent events an `event_count` window must keep
+/// to decide its threshold.
+fn threshold_window(threshold: &crate::correlation::Threshold) -> usize {
+    [
+        threshold.gt.map(|b| b + 1),
+        threshold.gte,
+        threshold.lt,
+        threshold.lte,
+        threshold.eq,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .map_or(usize::MAX, |b| {
+        usize::try_from(b).unwrap_or(usize::MAX).max(1)
+    })
+}
+
+fn evidence<'a>(ids: impl Iterator<Item = &'a Box<str>>) -> Vec<String> {
+    ids.take(MAX_EVIDENCE).map(|id| id.to_string()).collect()
+}
+
+fn forget_oldest(seen: &mut HashMap<Box<str>, Timestamp>, forget_before: Timestamp) -> u64 {
+    seen.retain(|_, t| *t >= forget_before);
+    let before = seen.len();
+    if before > MAX_VALUES_PER_GROUP {
+        let mut times: Vec<Timestamp> = seen.values().copied().collect();
+        let cut = seen.len() - MAX_VALUES_PER_GROUP * 9 / 10;
+        times.select_nth_unstable(cut);
+        let limit = times[cut];
+        seen.retain(|_, t| *t >= limit);
+        return (before - seen.len()) as u64;
+    }
+    0
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The groups of one correlation rule, bounded by `max_groups`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleState {
+    /// Tracked groups.
+    #[serde(with = "group_list")]
+    pub groups: HashMap<GroupKey, Group>,
+    /// Groups dropped to stay within `max_groups`.
+    pub evicted_groups: u64,
+    /// Remembered values dropped to stay within the per-group cap.
+    pub evicted_values: u64,
+    /// Group count at which the next sweep of expired groups runs.
+    #[serde(skip)]
+    next_sweep: usize,
+}
+
+impl RuleState {
+    /// Feeds a hit to its group, creating the group if needed; returns
+    /// what to report if the rule fires.
+    pub fn hit(
+        &mut self,
+        correlation: &Correlation,
+        max_groups: usize,
+        key: GroupKey,
+        hit: &Hit,
+    ) -> Option<Fire> {
+        let group = match self.groups.get_mut(&key) {
+            Some(group) => group,
+            None => {
+                if self.groups.len() >= self.next_sweep.max(1024) || self.groups.len() >= max_groups
+                {
+                    self.sweep(correlation, max_groups, hit.time);
+                }
+                self.groups.entry(key).or_insert_with(|| Group {
+                    last: hit.time,
+                    state: GroupState::new(correlation, hit.time),
+                })
+            }
+        };
+        let (fire, forgotten) = update(correlation, group, hit);
+        self.evicted_values += forgotten;
+        fire
+    }
+
+    /// Drops groups whose state has expired at `now`; if still at the cap,
+    /// drops the least recently active tenth, and counts them.
+    fn sweep(&mut self, correlation: &Correlation, max_groups: usize, now: Timestamp) {
+        let expired_before = now.minus(correlation.retention());
+        self.groups.retain(|_, g| g.last >= expired_before);
+        if self.groups.len() >= max_groups {
+            let target = max_groups - max_groups.div_ceil(10);
+            let mut by_age: Vec<(Timestamp, &GroupKey)> =
+                self.groups.iter().map(|(k, g)| (g.last, k)).collect();
+            by_age.sort_unstable();
+            let doomed: Vec<GroupKey> = by_age[..self.groups.len() - target]
+                .iter()
+                .map(|(_, k)| (*k).clone())
+                .collect();
+            let before = self.groups.len();
+            for key in &doomed {
+                self.groups.remove(key);
+            }
+            self.evicted_groups += (before - self.groups.len()) as u64;
+        }
+        self.next_sweep = self.groups.len().saturating_mul(2);
+    }
+}
+
+/// Serialises the group map as a list of (key, group) pairs, since JSON
+/// object keys must be strings.
+mod group_list {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Group, GroupKey};
+
+    pub fn serialize<S: Serializer>(
+        groups: &HashMap<GroupKey, Group>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&GroupKey, &Group)> = groups.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        entries.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<HashMap<GroupKey, Group>, D::Error> {
+        let entries: Vec<(GroupKey, Group)> = Vec::deserialize(d)?;
+        Ok(entries.into_iter().collect())
+    }
+}
