@@ -76,6 +76,10 @@ pub fn compile(
     let mut seen: HashMap<&str, &RuleAst> = HashMap::new();
     let mut rules = Vec::new();
     for rule in files.iter().flat_map(|f| &f.rules) {
+        if rule.id.value.is_empty() {
+            compiler.rule(rule);
+            continue;
+        }
         if let Some(first) = seen.insert(&rule.id.value, rule) {
             compiler.diags.error(
                 "E020",
@@ -676,7 +680,8 @@ impl<'a> Compiler<'a> {
                 Ok(re) => Ok(Pattern::Regex(re)),
                 Err(e) => {
                     let message = e.to_string();
-                    let detail = message.lines().last().unwrap_or(&message).trim().to_owned();
+                    let last = message.lines().last().unwrap_or(&message).trim();
+                    let detail = last.strip_prefix("error: ").unwrap_or(last).to_owned();
                     self.diags.error(
                         "E025",
                         cx.file,

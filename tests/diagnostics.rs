@@ -26,6 +26,32 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "missing_required_keys",
+        path: "missing_required_keys.yaml",
+        points_at: &[
+            "description:",
+            "description:",
+            "description:",
+            "description:",
+        ],
+    },
+    Case {
+        name: "severity_transposed",
+        path: "severity_transposed.yaml",
+        points_at: &["hgih\n"],
+    },
+    Case {
+        name: "bad_severity_other_errors",
+        path: "bad_severity_other_errors.yaml",
+        points_at: &[
+            "hgih\n",
+            "data.grantTyp:",
+            "startwith",
+            "10.0.0.0/33\n",
+            "nett\n",
+        ],
+    },
+    Case {
         name: "unknown_modifier",
         path: "unknown_modifier.yaml",
         points_at: &["contians"],

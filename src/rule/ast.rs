@@ -164,6 +164,13 @@ pub fn read_file(file: &str, documents: &[Node], diags: &mut Diagnostics) -> Fil
     let mut ast = FileAst::default();
     for doc in documents {
         let mut reader = Reader { file, diags };
+        let doc = &Node {
+            span: doc
+                .as_map()
+                .and_then(|entries| entries.first())
+                .map_or(doc.span, |(key, _)| key.span),
+            ..doc.clone()
+        };
         let Some(entries) = doc.as_map() else {
             if doc.scalar() != Some(ScalarValue::Null) {
                 reader.error(
@@ -334,12 +341,18 @@ impl Reader<'_> {
             Some(m) => self.match_block(m),
             None => (Vec::new(), None),
         };
+        // A rule with a bad required key is still read to the end, so that
+        // its other errors are reported too; the missing parts are already
+        // errors, so the placeholders never reach a rule set.
         Some(RuleAst {
             file: self.file.to_owned(),
             span: doc.span,
-            id: id?,
-            title: title?,
-            severity: severity?,
+            id: id.unwrap_or(Spanned {
+                value: String::new(),
+                span: doc.span,
+            }),
+            title: title.unwrap_or_default(),
+            severity: severity.unwrap_or(Severity::Info),
             description,
             tags: tags.into_iter().map(|t| t.value).collect(),
             events,
