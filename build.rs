@@ -34,7 +34,8 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml")
-        ) {
+        ) && !path.to_string_lossy().contains(".tests.")
+        {
             out.push(path);
         }
     }

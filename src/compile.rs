@@ -12,6 +12,7 @@ use crate::correlation::{self, Correlation};
 use crate::diag::{Diagnostics, suggest};
 use crate::event::EventKind;
 use crate::fields::FieldTable;
+use crate::loader;
 use crate::matcher::{Bound, Check, Cmp, EqSet, FieldTest, Pattern, Quantifier, RefOp};
 use crate::rule::ast::{self, FieldTestAst, FileAst, ListAst, RuleAst, Spanned};
 use crate::rule::condition::{self, Expr};
@@ -41,10 +42,12 @@ pub const MODIFIERS: &[&str] = &[
 /// Largest compiled size of one regex, against hostile patterns.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// Parses and reads the documents of every source.
+/// Parses and reads the documents of every rule source (test files, named
+/// `*.tests.yaml`, are left to the test runner).
 pub fn read_sources(sources: &[Source], diags: &mut Diagnostics) -> Vec<FileAst> {
     sources
         .iter()
+        .filter(|source| !loader::is_test_file(&source.name))
         .map(|source| match yaml::parse_documents(&source.text) {
             Ok(documents) => ast::read_file(&source.name, &documents, diags),
             Err(e) => {
@@ -67,12 +70,21 @@ pub fn compile(
 ) -> Result<RuleSet, CompileError> {
     let mut diags = Diagnostics::default();
     let files = read_sources(sources, &mut diags);
+    compile_files(&files, diags, keep)
+}
+
+/// Compiles already-read files; `diags` holds what reading them found.
+pub fn compile_files(
+    files: &[FileAst],
+    diags: Diagnostics,
+    keep: impl Fn(&RuleAst) -> bool,
+) -> Result<RuleSet, CompileError> {
     let mut compiler = Compiler {
         fields: FieldTable::default(),
         lists: HashMap::new(),
         diags,
     };
-    compiler.collect_lists(&files);
+    compiler.collect_lists(files);
     let mut seen: HashMap<&str, &RuleAst> = HashMap::new();
     let mut rules = Vec::new();
     for rule in files.iter().flat_map(|f| &f.rules) {

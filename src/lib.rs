@@ -32,6 +32,7 @@
 //!   "data":{"grantType":"urn:qlik:oauth:user-impersonation","scopes":["admin_classic"],
 //!           "issuedToClientId":"c1","resourceOwner":"u1"}}"#;
 //! engine.process(event, &mut findings).expect("a valid event");
+//! engine.finish(&mut findings); // end of input: apply what waits for late events
 //!
 //! assert_eq!(findings.len(), 1);
 //! assert_eq!(findings[0].message, "c1 impersonated u1");
@@ -49,10 +50,12 @@ pub mod event;
 pub mod fields;
 pub mod finding;
 pub mod lines;
+pub mod lint;
 pub mod loader;
 pub mod matcher;
 pub mod rule;
 pub mod ruleset;
+pub mod ruletest;
 pub mod schema;
 pub mod state;
 pub mod time;

@@ -28,6 +28,12 @@ pub fn is_rule_file(path: &Path) -> bool {
     )
 }
 
+/// True for rule-test files (`*.tests.yaml`, `*.tests.yml`), which hold
+/// long test scenarios rather than rules.
+pub fn is_test_file(name: &str) -> bool {
+    name.ends_with(".tests.yaml") || name.ends_with(".tests.yml")
+}
+
 /// Reads the rule files at `paths`: files as given, directories searched
 /// recursively for rule files, in sorted order.
 pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<Source>, (PathBuf, io::Error)> {

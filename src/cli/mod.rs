@@ -2,12 +2,13 @@
 
 mod check;
 mod run;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tokenwatch::{RuleSet, loader};
+use tokenwatch::{RuleSet, Source, loader};
 
 /// Anomaly detection rules for Qlik Cloud OAuth token events.
 #[derive(Debug, Parser)]
@@ -23,6 +24,8 @@ enum Command {
     Run(run::RunArgs),
     /// Compile rules and report every error as file:line:col.
     Check(check::CheckArgs),
+    /// Run every rule's tests; JUnit XML for CI.
+    Test(test::TestArgs),
 }
 
 /// Exit code for a fatal error (bad rules, unreadable input).
@@ -34,6 +37,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::check(args),
+        Command::Test(args) => test::test(args),
     };
     match result {
         Ok(code) => code,
@@ -46,15 +50,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Reads the rule (and test) files at `paths`, or the built-in pack when
+/// there are none.
+fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, String> {
+    if paths.is_empty() {
+        return Ok(loader::builtin());
+    }
+    loader::read_paths(paths).map_err(|(path, e)| format!("cannot read {}: {e}", path.display()))
+}
+
 /// Loads and compiles the rules at `paths`, or the built-in pack when there
 /// are none. Diagnostics are printed to stderr.
 fn load_rules(paths: &[PathBuf]) -> Result<RuleSet, String> {
-    let sources = if paths.is_empty() {
-        loader::builtin()
-    } else {
-        loader::read_paths(paths)
-            .map_err(|(path, e)| format!("cannot read {}: {e}", path.display()))?
-    };
+    let sources = read_sources(paths)?;
     match RuleSet::from_sources(&sources) {
         Ok(rules) => {
             for warning in rules.warnings() {

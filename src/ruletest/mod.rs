@@ -1,0 +1,223 @@
+//! Rule tests: every rule carries tests that fire and tests that stay
+//! quiet; `tokenwatch test` runs each through a fresh engine holding only
+//! that rule (and the lists it uses).
+
+mod build;
+mod junit;
+mod spec;
+
+pub use build::{START, base_event};
+pub use junit::junit_xml;
+pub use spec::{Expect, TestCase};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use crate::compile::{self, compile_files};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::engine::Engine;
+use crate::rule::ast::FileAst;
+use crate::ruleset::{RuleSet, Source};
+
+/// How one test ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The findings met the expectation.
+    Pass,
+    /// They did not: what was expected and what came.
+    Fail {
+        /// The expectation, in words.
+        expected: String,
+        /// What the rule emitted.
+        got: String,
+    },
+    /// The test could not run as written (an event was rejected).
+    Error(String),
+}
+
+/// A test and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The test.
+    pub case: TestCase,
+    /// Its outcome.
+    pub outcome: Outcome,
+}
+
+/// The rule files and their tests, read once.
+#[derive(Debug)]
+pub struct Suite {
+    files: Vec<FileAst>,
+    /// Every test found.
+    pub cases: Vec<TestCase>,
+    /// Problems in the rules or tests; errors mean nothing can run.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Suite {
+    /// Reads rules and tests from sources (rule files and `*.tests.yaml`).
+    pub fn load(sources: &[Source]) -> Suite {
+        let mut diags = Diagnostics::default();
+        let files = compile::read_sources(sources, &mut diags);
+        let rules: Vec<_> = files.iter().flat_map(|f| &f.rules).collect();
+        let cases = spec::read_tests(&rules, sources, &mut diags);
+        let mut diagnostics = match compile_files(&files, Diagnostics::default(), |_| true) {
+            Ok(set) => set.warnings().to_vec(),
+            Err(e) => e.diagnostics,
+        };
+        diagnostics.extend(diags.sorted());
+        diagnostics.sort_by(|a, b| (&a.file, a.span).cmp(&(&b.file, b.span)));
+        diagnostics.dedup();
+        Suite {
+            files,
+            cases,
+            diagnostics,
+        }
+    }
+
+    /// True when rules or tests have errors.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.level == crate::diag::Level::Error)
+    }
+
+    /// The rules read, with their file positions.
+    pub fn files(&self) -> &[FileAst] {
+        &self.files
+    }
+
+    /// Runs the tests whose "rule: name" contains `filter` (all when empty).
+    pub fn run(&self, filter: &str) -> Vec<Report> {
+        let mut compiled: HashMap<&str, Option<Arc<RuleSet>>> = HashMap::new();
+        self.cases
+            .iter()
+            .filter(|c| filter.is_empty() || format!("{}: {}", c.rule, c.name).contains(filter))
+            .map(|case| {
+                let rules = if case.lists.is_empty() {
+                    compiled
+                        .entry(&case.rule)
+                        .or_insert_with(|| self.compile_rule(&self.files, &case.rule))
+                        .clone()
+                } else {
+                    self.with_lists(case)
+                        .and_then(|files| self.compile_rule(&files, &case.rule))
+                };
+                let outcome = match rules {
+                    Some(rules) => run_case(rules, case),
+                    None => Outcome::Error(
+                        "the rule does not compile with this test's lists (see tokenwatch check)"
+                            .into(),
+                    ),
+                };
+                Report {
+                    case: case.clone(),
+                    outcome,
+                }
+            })
+            .collect()
+    }
+
+    fn compile_rule(&self, files: &[FileAst], id: &str) -> Option<Arc<RuleSet>> {
+        compile_files(files, Diagnostics::default(), |r| r.id.value == id)
+            .ok()
+            .map(Arc::new)
+    }
+
+    /// The files with the lists a test names replaced by its items; `None`
+    /// when it names a list that does not exist.
+    fn with_lists(&self, case: &TestCase) -> Option<Vec<FileAst>> {
+        let mut files = self.files.clone();
+        for (name, items) in &case.lists {
+            let list = files
+                .iter_mut()
+                .flat_map(|f| &mut f.lists)
+                .find(|l| &l.name.value == name)?;
+            list.items = items.clone();
+        }
+        Some(files)
+    }
+}
+
+fn run_case(rules: Arc<RuleSet>, case: &TestCase) -> Outcome {
+    let mut engine = Engine::new(rules);
+    let mut findings = Vec::new();
+    for (index, line) in case.events.iter().enumerate() {
+        if let Err(reason) = engine.process(line.as_bytes(), &mut findings) {
+            return Outcome::Error(format!("event {} was rejected: {reason}", index + 1));
+        }
+    }
+    engine.finish(&mut findings);
+    let got: Vec<Json> = findings
+        .iter()
+        .map(|f| serde_json::to_value(f).unwrap_or(Json::Null))
+        .collect();
+    let got_text = if got.is_empty() {
+        "no findings".to_owned()
+    } else {
+        got.iter()
+            .map(Json::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if let Some(count) = case.expect.count
+        && count != got.len()
+    {
+        return Outcome::Fail {
+            expected: format!("{count} finding(s)"),
+            got: format!("{} finding(s):\n{got_text}", got.len()),
+        };
+    }
+    let mut unused: Vec<&Json> = got.iter().collect();
+    for partial in &case.expect.findings {
+        match unused.iter().position(|f| contains(f, partial)) {
+            Some(i) => {
+                unused.remove(i);
+            }
+            None => {
+                return Outcome::Fail {
+                    expected: format!("a finding matching {partial}"),
+                    got: got_text,
+                };
+            }
+        }
+    }
+    Outcome::Pass
+}
+
+/// True when `actual` holds everything in `expected`: objects as subsets,
+/// numbers by value, everything else exactly.
+fn contains(actual: &Json, expected: &Json) -> bool {
+    match (actual, expected) {
+        (Json::Object(a), Json::Object(e)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| contains(av, v))),
+        (Json::Number(a), Json::Number(e)) => a.as_f64() == e.as_f64(),
+        (Json::Array(a), Json::Array(e)) => {
+            a.len() == e.len() && a.iter().zip(e).all(|(x, y)| contains(x, y))
+        }
+        _ => actual == expected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_findings_match_as_subsets() {
+        let actual = serde_json::json!({"rule": "r", "count": 3, "group": {"a": "1", "b": "2"}, "events": ["x"]});
+        assert!(contains(
+            &actual,
+            &serde_json::json!({"count": 3.0, "group": {"a": "1"}})
+        ));
+        assert!(!contains(
+            &actual,
+            &serde_json::json!({"group": {"a": "2"}})
+        ));
+        assert!(!contains(&actual, &serde_json::json!({"events": []})));
+        assert!(!contains(&actual, &serde_json::json!({"missing": 1})));
+    }
+}

@@ -1,0 +1,323 @@
+//! Reading rule tests: the `tests:` block of a rule and `*.tests.yaml`
+//! files, into test cases with their events built and their expectations.
+
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use crate::diag::{Diagnostics, suggest};
+use crate::rule::ast::RuleAst;
+use crate::ruleset::Source;
+use crate::yaml::{self, Node};
+
+use super::build::{EventBuilder, build_events};
+
+/// What a test expects of the findings of its rule.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Expect {
+    /// The exact number of findings, if given.
+    pub count: Option<usize>,
+    /// Partial findings; each must match a different emitted finding.
+    pub findings: Vec<Json>,
+}
+
+impl Expect {
+    /// True when the test expects the rule to fire.
+    pub fn fires(&self) -> bool {
+        self.count.is_some_and(|n| n > 0) || !self.findings.is_empty()
+    }
+
+    /// True when the test expects the rule to stay quiet.
+    pub fn quiet(&self) -> bool {
+        self.count == Some(0)
+    }
+}
+
+/// One test of one rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestCase {
+    /// The rule under test.
+    pub rule: String,
+    /// The test's name.
+    pub name: String,
+    /// The file the test is written in.
+    pub file: String,
+    /// The line of the test.
+    pub line: u32,
+    /// The event lines to feed, in order.
+    pub events: Vec<String>,
+    /// What must come out.
+    pub expect: Expect,
+    /// Lists whose items this test replaces (name, items).
+    pub lists: Vec<(String, Vec<Node>)>,
+}
+
+const TEST_KEYS: &[&str] = &[
+    "name",
+    "lists",
+    "events",
+    "events_file",
+    "expect",
+    "expect_file",
+];
+
+/// Reads the tests of every rule and of every `*.tests.yaml` source.
+pub fn read_tests(
+    rules: &[&RuleAst],
+    sources: &[Source],
+    diags: &mut Diagnostics,
+) -> Vec<TestCase> {
+    let mut cases = Vec::new();
+    for rule in rules {
+        if let Some(tests) = &rule.tests {
+            read_list(&rule.id.value, tests, &rule.file, diags, &mut cases);
+        }
+    }
+    for source in sources
+        .iter()
+        .filter(|s| crate::loader::is_test_file(&s.name))
+    {
+        let documents = match yaml::parse_documents(&source.text) {
+            Ok(d) => d,
+            Err(e) => {
+                diags.error(
+                    "E000",
+                    &source.name,
+                    e.span,
+                    format!("invalid YAML: {}", e.message),
+                );
+                continue;
+            }
+        };
+        for doc in &documents {
+            let Some(rule) = doc.get("rule").and_then(Node::as_str) else {
+                diags.error(
+                    "E200",
+                    &source.name,
+                    doc.span,
+                    "a test file document needs 'rule: <rule id>'".into(),
+                );
+                continue;
+            };
+            if !rules.iter().any(|r| r.id.value == rule) {
+                diags.error_with(
+                    "E201",
+                    &source.name,
+                    doc.get("rule").map_or(doc.span, |n| n.span),
+                    format!("tests refer to unknown rule '{rule}'"),
+                    suggest(rule, rules.iter().map(|r| r.id.value.as_str())),
+                );
+                continue;
+            }
+            match doc.get("tests") {
+                Some(tests) => read_list(rule, tests, &source.name, diags, &mut cases),
+                None => diags.error(
+                    "E200",
+                    &source.name,
+                    doc.span,
+                    "a test file document needs 'tests:'".into(),
+                ),
+            }
+        }
+    }
+    cases
+}
+
+fn read_list(
+    rule: &str,
+    tests: &Node,
+    file: &str,
+    diags: &mut Diagnostics,
+    out: &mut Vec<TestCase>,
+) {
+    let Some(items) = tests.as_seq() else {
+        diags.error("E202", file, tests.span, "tests must be a list".into());
+        return;
+    };
+    for item in items {
+        if let Some(case) = read_test(rule, item, file, diags) {
+            out.push(case);
+        }
+    }
+}
+
+fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Option<TestCase> {
+    let Some(entries) = node.as_map() else {
+        diags.error(
+            "E203",
+            file,
+            node.span,
+            "a test must be a mapping with name, events and expect".into(),
+        );
+        return None;
+    };
+    let span = entries.first().map_or(node.span, |(k, _)| k.span);
+    for (key, _) in entries {
+        let name = key.as_str().unwrap_or_default();
+        if !TEST_KEYS.contains(&name) {
+            diags.error_with(
+                "E204",
+                file,
+                key.span,
+                format!("unknown key '{name}' in a test"),
+                suggest(name, TEST_KEYS.iter().copied()),
+            );
+        }
+    }
+    let name = match node.get("name").and_then(Node::as_str) {
+        Some(n) if !n.is_empty() => n.to_owned(),
+        _ => {
+            diags.error("E205", file, span, "a test needs a 'name'".into());
+            return None;
+        }
+    };
+    let events = match (node.get("events"), node.get("events_file")) {
+        (Some(list), None) => build_events(list, &mut EventBuilder::default(), file, diags)?,
+        (None, Some(path)) => read_lines(file, path, diags)?,
+        _ => {
+            diags.error(
+                "E206",
+                file,
+                span,
+                format!("test '{name}' needs exactly one of 'events' or 'events_file'"),
+            );
+            return None;
+        }
+    };
+    let expect = match (node.get("expect"), node.get("expect_file")) {
+        (Some(e), None) => read_expect(e, file, diags)?,
+        (None, Some(path)) => Expect {
+            count: None,
+            findings: read_lines(file, path, diags)?
+                .iter()
+                .map(|line| serde_json::from_str(line).unwrap_or(Json::Null))
+                .collect(),
+        },
+        _ => {
+            diags.error(
+                "E207",
+                file,
+                span,
+                format!("test '{name}' needs exactly one of 'expect' or 'expect_file'"),
+            );
+            return None;
+        }
+    };
+    let lists = match node.get("lists") {
+        None => Vec::new(),
+        Some(lists) => match lists.as_map() {
+            Some(entries) => entries
+                .iter()
+                .map(|(k, v)| {
+                    let items = v
+                        .as_seq()
+                        .map(<[Node]>::to_vec)
+                        .unwrap_or_else(|| vec![v.clone()]);
+                    (k.as_str().unwrap_or_default().to_owned(), items)
+                })
+                .collect(),
+            None => {
+                diags.error(
+                    "E215",
+                    file,
+                    lists.span,
+                    "lists must map list names to items".into(),
+                );
+                return None;
+            }
+        },
+    };
+    Some(TestCase {
+        rule: rule.to_owned(),
+        name,
+        file: file.to_owned(),
+        line: span.line,
+        events,
+        expect,
+        lists,
+    })
+}
+
+/// Reads the non-blank lines of a file named relative to the test file.
+fn read_lines(file: &str, path: &Node, diags: &mut Diagnostics) -> Option<Vec<String>> {
+    let relative = path.as_str().unwrap_or_default();
+    let full = Path::new(file)
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(relative);
+    match std::fs::read_to_string(&full) {
+        Ok(text) => Some(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        Err(e) => {
+            diags.error(
+                "E208",
+                file,
+                path.span,
+                format!("cannot read {}: {e}", full.display()),
+            );
+            None
+        }
+    }
+}
+
+fn read_expect(node: &Node, file: &str, diags: &mut Diagnostics) -> Option<Expect> {
+    if let Some(items) = node.as_seq() {
+        return Some(Expect {
+            count: None,
+            findings: items.iter().map(Node::to_json).collect(),
+        });
+    }
+    let Some(entries) = node.as_map() else {
+        diags.error(
+            "E209",
+            file,
+            node.span,
+            "expect must be {findings: N} or a list of partial findings".into(),
+        );
+        return None;
+    };
+    let mut expect = Expect::default();
+    for (key, value) in entries {
+        match key.as_str().unwrap_or_default() {
+            "findings" => match value.to_json().as_u64() {
+                Some(n) => expect.count = Some(n as usize),
+                None => diags.error(
+                    "E209",
+                    file,
+                    value.span,
+                    "findings must be a whole number".into(),
+                ),
+            },
+            "including" => match value.as_seq() {
+                Some(items) => expect.findings = items.iter().map(Node::to_json).collect(),
+                None => diags.error(
+                    "E209",
+                    file,
+                    value.span,
+                    "including must be a list of partial findings".into(),
+                ),
+            },
+            other => diags.error_with(
+                "E209",
+                file,
+                key.span,
+                format!("unknown key '{other}' in expect"),
+                suggest(other, ["findings", "including"]),
+            ),
+        }
+    }
+    if expect.count.is_none() && expect.findings.is_empty() {
+        diags.error(
+            "E209",
+            file,
+            node.span,
+            "expect needs 'findings: N' or 'including: [...]'".into(),
+        );
+        return None;
+    }
+    Some(expect)
+}
