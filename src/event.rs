@@ -233,8 +233,12 @@ impl EventBuf {
         self.walk_line(fields)?;
         self.index(fields.len());
         let meta = self.validate()?;
-        if let Some(node) = fields.claims_node() {
+        let claims = fields.claims_node();
+        if let Some(node) = claims {
             self.walk_claims(fields, node);
+        }
+        let derived = self.derive_time_fields(fields, meta.time);
+        if claims.is_some() || derived {
             self.index(fields.len());
         }
         self.meta = Some(meta);
@@ -244,6 +248,35 @@ impl EventBuf {
     /// The facts of the last accepted event.
     pub fn meta(&self) -> Option<Meta> {
         self.meta
+    }
+
+    /// Files `@hour` and `@weekday` when rules read them; true if any was.
+    fn derive_time_fields(&mut self, fields: &FieldTable, time: Option<Timestamp>) -> bool {
+        use chrono::{Datelike, Timelike};
+        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let (hour, weekday) = fields.time_fields();
+        if hour.is_none() && weekday.is_none() {
+            return false;
+        }
+        let Some(time) = time.and_then(|t| chrono::DateTime::from_timestamp_micros(t.0)) else {
+            return false;
+        };
+        if let Some(field) = hour {
+            self.values
+                .push((field, 0, Raw::Int(i64::from(time.hour()))));
+        }
+        if let Some(field) = weekday {
+            let start = self.arena.len() as u32;
+            self.arena
+                .push_str(DAYS[time.weekday().num_days_from_monday() as usize]);
+            let text = Text {
+                base: Base::Arena,
+                start,
+                end: self.arena.len() as u32,
+            };
+            self.values.push((field, 0, Raw::Str(text)));
+        }
+        true
     }
 
     fn walk_line(&mut self, fields: &FieldTable) -> Result<(), Rejection> {
@@ -857,6 +890,18 @@ mod tests {
             buf.parse(bad_time.as_bytes(), &t),
             Err(Rejection::BadTime { .. })
         ));
+    }
+
+    #[test]
+    fn time_fields_are_derived_from_the_event_time() {
+        let t = table(&["@hour", "@weekday"]);
+        let mut buf = EventBuf::new(1 << 20);
+        buf.parse(ISSUED.as_bytes(), &t).unwrap();
+        assert_eq!(
+            buf.values(t.get("@hour").unwrap()).next(),
+            Some(Value::Int(12))
+        );
+        assert_eq!(buf.str(t.get("@weekday").unwrap()), Some("thu"));
     }
 
     #[test]

@@ -69,6 +69,11 @@ pub mod system {
     ];
 }
 
+/// Hour of the event time, 0 to 23 (UTC).
+pub const HOUR: &str = "@hour";
+/// Day of the week of the event time (UTC): `mon` … `sun`.
+pub const WEEKDAY: &str = "@weekday";
+
 /// One node of the path trie.
 #[derive(Debug, Clone, Default)]
 pub struct TrieNode {
@@ -161,6 +166,11 @@ impl FieldTable {
     /// The trie node at `index`; node 0 is the root.
     pub fn node(&self, index: u32) -> &TrieNode {
         &self.nodes[index as usize]
+    }
+
+    /// The ids of the time-derived fields rules use: `@hour`, `@weekday`.
+    pub fn time_fields(&self) -> (Option<FieldId>, Option<FieldId>) {
+        (self.get(HOUR), self.get(WEEKDAY))
     }
 
     /// The trie node that `authclaims` paths continue from, if any rule reads

@@ -54,6 +54,9 @@ const REVOKED: &[&str] = &[
     "data.userType",
 ];
 
+/// Fields derived from the event time, for every kind.
+const DERIVED: &[&str] = &[crate::fields::HOUR, crate::fields::WEEKDAY];
+
 /// The documented paths of an event kind; `None` for other event types,
 /// whose fields are not known.
 pub fn known_paths(kind: EventKind) -> Option<impl Iterator<Item = &'static str>> {
@@ -62,13 +65,13 @@ pub fn known_paths(kind: EventKind) -> Option<impl Iterator<Item = &'static str>
         EventKind::Revoked => REVOKED,
         EventKind::Other => return None,
     };
-    Some(ENVELOPE.iter().chain(data).copied())
+    Some(ENVELOPE.iter().chain(data).chain(DERIVED).copied())
 }
 
 /// True when `path` is documented for `kind`. Paths inside `authclaims` are
 /// free-form claims and always accepted.
 pub fn is_known(kind: EventKind, path: &str) -> bool {
-    if path.starts_with("authclaims.") {
+    if path.starts_with("authclaims.") || DERIVED.contains(&path) {
         return true;
     }
     known_paths(kind).is_some_and(|mut paths| paths.any(|p| p == path))

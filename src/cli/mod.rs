@@ -26,6 +26,11 @@ enum Command {
     Check(check::CheckArgs),
     /// Run every rule's tests; JUnit XML for CI.
     Test(test::TestArgs),
+    /// Print the rule catalogue (Markdown) generated from the rules.
+    Catalogue {
+        /// Rule files or directories (default: the built-in pack).
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// Exit code for a fatal error (bad rules, unreadable input).
@@ -38,6 +43,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::check(args),
         Command::Test(args) => test::test(args),
+        Command::Catalogue { paths } => catalogue(&paths),
     };
     match result {
         Ok(code) => code,
@@ -75,4 +81,14 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet, String> {
             Err(String::new())
         }
     }
+}
+
+/// Prints the catalogue of the rules at `paths`.
+fn catalogue(paths: &[PathBuf]) -> Result<ExitCode, String> {
+    let sources = read_sources(paths)?;
+    let rules = load_rules(paths)?;
+    let mut diags = tokenwatch::diag::Diagnostics::default();
+    let files = tokenwatch::compile::read_sources(&sources, &mut diags);
+    print!("{}", tokenwatch::catalogue::markdown(&rules, &files));
+    Ok(ExitCode::SUCCESS)
 }
