@@ -469,7 +469,9 @@ impl<'a> Compiler<'a> {
             );
             return None;
         }
-        let listed = test.listed || literals.len() > 1;
+        let listed = test.listed
+            || literals.len() > 1
+            || test.values.iter().any(|n| list_reference(n).is_some());
         let quantifier = match (all, listed) {
             (false, _) => Quantifier::Any,
             (true, true) => Quantifier::EveryPattern,
@@ -605,9 +607,9 @@ impl<'a> Compiler<'a> {
             for l in literals {
                 match l.value {
                     LiteralKind::Null => null = true,
-                    LiteralKind::Bool(b) => set.insert(&l.text, None, Some(b)),
-                    LiteralKind::Number(n) => set.insert(&l.text, Some(n), None),
-                    LiteralKind::Str => set.insert(&l.text, l.text.parse().ok(), None),
+                    LiteralKind::Bool(b) => set.insert_bool(b),
+                    LiteralKind::Number(n) => set.insert_number(&l.text, n),
+                    LiteralKind::Str => set.insert_text(&l.text),
                 }
             }
             patterns.push(Pattern::Eq(set));
@@ -674,9 +676,9 @@ impl<'a> Compiler<'a> {
             Op::Eq => {
                 let mut set = EqSet::default();
                 match l.value {
-                    LiteralKind::Bool(b) => set.insert(text, None, Some(b)),
-                    LiteralKind::Number(n) => set.insert(text, Some(n), None),
-                    _ => set.insert(text, text.parse().ok(), None),
+                    LiteralKind::Bool(b) => set.insert_bool(b),
+                    LiteralKind::Number(n) => set.insert_number(text, n),
+                    _ => set.insert_text(text),
                 }
                 Ok(Pattern::Eq(set))
             }

@@ -25,6 +25,10 @@ use crate::state::{self, SavedRule, Snapshot};
 use crate::time::{Span, Timestamp};
 use crate::window::{Fire, GroupKey, Hit, Payload, RuleState};
 
+/// How many recent suppressions are kept per rule and group, so that a late
+/// finding is judged against the suppression that covered its time.
+const SUPPRESSION_HISTORY: usize = 8;
+
 /// Limits and capacities of an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
@@ -152,7 +156,8 @@ pub struct Engine {
     arrivals: u64,
     max_time: Option<Timestamp>,
     states: Vec<RuleState>,
-    suppressed: HashMap<(usize, GroupKey), Timestamp>,
+    /// Per rule and group: the recent suppressions, as (finding time, end).
+    suppressed: HashMap<(usize, GroupKey), Vec<(Timestamp, Timestamp)>>,
     next_suppression_sweep: usize,
     stats: Stats,
 }
@@ -268,11 +273,11 @@ impl Engine {
                 .zip(&self.states)
                 .enumerate()
                 .map(|(index, (rule, state))| {
-                    let mut suppressed: Vec<(GroupKey, Timestamp)> = self
+                    let mut suppressed: Vec<(GroupKey, Vec<(Timestamp, Timestamp)>)> = self
                         .suppressed
                         .iter()
                         .filter(|((r, _), _)| *r == index)
-                        .map(|((_, key), until)| (key.clone(), *until))
+                        .map(|((_, key), windows)| (key.clone(), windows.clone()))
                         .collect();
                     suppressed.sort();
                     SavedRule {
@@ -301,8 +306,8 @@ impl Engine {
                 continue;
             }
             self.states[index] = saved.state;
-            for (key, until) in saved.suppressed {
-                self.suppressed.insert((index, key), until);
+            for (key, windows) in saved.suppressed {
+                self.suppressed.insert((index, key), windows);
             }
         }
         fresh
@@ -407,18 +412,22 @@ impl Engine {
         out: &mut Vec<Finding>,
     ) {
         if let (Some(span), Some(time)) = (self.rules.rules[rule].suppress, time) {
-            let slot = (rule, key);
-            if self
-                .suppressed
-                .get(&slot)
-                .is_some_and(|&until| time < until)
+            let windows = self.suppressed.entry((rule, key)).or_default();
+            if windows
+                .iter()
+                .any(|&(start, until)| start <= time && time < until)
             {
                 self.stats.rules[rule].suppressed += 1;
                 return;
             }
-            self.suppressed.insert(slot, time.plus(span));
+            windows.push((time, time.plus(span)));
+            windows.sort_unstable();
+            if windows.len() > SUPPRESSION_HISTORY {
+                windows.remove(0);
+            }
             if self.suppressed.len() >= self.next_suppression_sweep {
-                self.suppressed.retain(|_, until| *until > time);
+                self.suppressed
+                    .retain(|_, w| w.last().is_some_and(|&(_, until)| until > time));
                 self.next_suppression_sweep = (self.suppressed.len() * 2).max(1024);
             }
         }

@@ -50,32 +50,48 @@ pub enum Bound {
     Time(Timestamp),
 }
 
-/// Literals compared for equality, hashed by their text.
+/// Literals compared for equality: text with text (numbers and booleans
+/// of the event in their JSON text form), and rule numbers with event
+/// numbers by value.
 #[derive(Debug, Clone, Default)]
 pub struct EqSet {
     texts: HashSet<Box<str>>,
-    numbers: Vec<f64>,
+    ints: Vec<i64>,
+    floats: Vec<f64>,
     bools: [bool; 2],
 }
 
 impl EqSet {
-    /// Adds a literal: its text, and its number or boolean reading if any.
-    pub fn insert(&mut self, text: &str, number: Option<f64>, boolean: Option<bool>) {
+    /// Adds a text literal (a quoted or non-numeric rule value).
+    pub fn insert_text(&mut self, text: &str) {
         self.texts.insert(text.into());
-        if let Some(n) = number {
-            self.numbers.push(n);
-        }
-        if let Some(b) = boolean {
-            self.bools[usize::from(b)] = true;
+    }
+
+    /// Adds a rule number, written as `text`.
+    pub fn insert_number(&mut self, text: &str, value: f64) {
+        self.texts.insert(text.into());
+        match text.parse::<i64>() {
+            Ok(int) => self.ints.push(int),
+            Err(_) => self.floats.push(value),
         }
     }
 
+    /// Adds a rule boolean.
+    pub fn insert_bool(&mut self, value: bool) {
+        self.texts.insert(value.to_string().into());
+        self.bools[usize::from(value)] = true;
+    }
+
     fn matches(&self, value: Value<'_>) -> bool {
-        match value {
-            Value::Str(s) => self.texts.contains(s),
+        let by_value = match value {
+            Value::Str(s) => return self.texts.contains(s),
             Value::Bool(b) => self.bools[usize::from(b)],
-            other => other.as_f64().is_some_and(|n| self.numbers.contains(&n)),
-        }
+            Value::Int(n) => self.ints.contains(&n) || self.floats.contains(&(n as f64)),
+            Value::UInt(n) => self.floats.contains(&(n as f64)),
+            Value::Float(x) => self.floats.contains(&x) || self.ints.iter().any(|&i| i as f64 == x),
+            Value::Null | Value::Object | Value::Array => return false,
+        };
+        by_value || with_text(value, |text| self.texts.contains(text))
     }
 }
 
@@ -110,7 +126,9 @@ impl Pattern {
             Pattern::EndsWith(p) => with_text(value, |s| s.ends_with(&**p)),
             Pattern::Regex(re) => with_text(value, |s| re.is_match(s)),
             Pattern::Cidr(net) => match value {
-                Value::Str(s) => parse_ip(s).is_some_and(|ip| net.contains(ip)),
+                Value::Str(s) => s.parse::<IpAddr>().is_ok_and(|ip| {
+                    net.contains(ip) || parse_ip(s).is_some_and(|mapped| net.contains(mapped))
+                }),
                 _ => false,
             },
             Pattern::Compare(cmp, Bound::Number(bound)) => {
@@ -134,9 +152,18 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
     })
 }
 
+/// The number a value holds: event numbers, and strings written as decimal
+/// numbers (not `inf` or `NaN`).
 fn number_of(value: Value<'_>) -> Option<f64> {
     match value {
-        Value::Str(s) => s.trim().parse().ok(),
+        Value::Str(s) => {
+            let s = s.trim();
+            let decimal = !s.is_empty()
+                && s.bytes().any(|b| b.is_ascii_digit())
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'));
+            decimal.then(|| s.parse().ok()).flatten()
+        }
         other => other.as_f64(),
     }
 }
@@ -225,7 +252,8 @@ impl FieldTest {
                 match quantifier {
                     Quantifier::Any => values().any(|v| patterns.iter().any(|p| p.matches(v))),
                     Quantifier::EveryPattern => {
-                        patterns.iter().all(|p| values().any(|v| p.matches(v)))
+                        !patterns.is_empty()
+                            && patterns.iter().all(|p| values().any(|v| p.matches(v)))
                     }
                     Quantifier::EveryValue => {
                         let mut seen = false;
@@ -289,16 +317,24 @@ mod tests {
     #[test]
     fn equality_reads_numbers_and_booleans() {
         let mut set = EqSet::default();
-        set.insert("5", Some(5.0), None);
-        set.insert("false", None, Some(false));
+        set.insert_number("5", 5.0);
+        set.insert_bool(false);
+        set.insert_number("9007199254740993", 9007199254740993.0);
+        set.insert_text("007");
         let eq = Pattern::Eq(set);
         assert!(eq.matches(Value::Int(5)));
         assert!(eq.matches(Value::Float(5.0)));
         assert!(eq.matches(Value::Str("5")));
         assert!(eq.matches(Value::Bool(false)));
+        assert!(eq.matches(Value::Str("false")));
         assert!(!eq.matches(Value::Bool(true)));
         assert!(!eq.matches(Value::Str("05")));
         assert!(!eq.matches(Value::Null));
+        assert!(!eq.matches(Value::Int(9007199254740992)));
+        assert!(!eq.matches(Value::Int(7)), "quoted text compares as text");
+        let mut quoted = EqSet::default();
+        quoted.insert_text("true");
+        assert!(Pattern::Eq(quoted).matches(Value::Bool(true)));
     }
 
     #[test]
@@ -318,6 +354,8 @@ mod tests {
         let v6 = Pattern::Cidr("2001:db8::/32".parse().unwrap());
         assert!(v6.matches(Value::Str("2001:db8::1")));
         assert!(!v6.matches(Value::Str("10.2.3.4")));
+        let mapped = Pattern::Cidr("::ffff:0:0/96".parse().unwrap());
+        assert!(mapped.matches(Value::Str("::ffff:10.0.0.1")));
     }
 
     #[test]
@@ -325,6 +363,7 @@ mod tests {
         let gt = Pattern::Compare(Cmp::Gt, Bound::Number(10.0));
         assert!(gt.matches(Value::Int(11)));
         assert!(gt.matches(Value::Str("10.5")));
+        assert!(!gt.matches(Value::Str("inf")));
         assert!(!gt.matches(Value::Int(10)));
         let t = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
         let before = Pattern::Compare(Cmp::Lt, Bound::Time(t));

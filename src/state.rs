@@ -30,8 +30,8 @@ pub struct SavedRule {
     pub fingerprint: String,
     /// Correlation groups.
     pub state: RuleState,
-    /// Suppressed groups and when their suppression ends.
-    pub suppressed: Vec<(GroupKey, Timestamp)>,
+    /// Suppressed groups and their recent suppressions (finding time, end).
+    pub suppressed: Vec<(GroupKey, Vec<(Timestamp, Timestamp)>)>,
 }
 
 /// An engine's saved state.
