@@ -258,6 +258,17 @@ impl Engine {
         }
     }
 
+    /// Moves the stream's clock forward to `now` (for example the wall clock
+    /// of a live service) and applies what no event can still precede, so
+    /// that findings do not wait for the next event on a quiet stream.
+    pub fn advance_to(&mut self, now: Timestamp, out: &mut Vec<Finding>) {
+        if self.max_time.is_some_and(|t| t >= now) {
+            return;
+        }
+        self.max_time = Some(now);
+        self.schedule_release(out);
+    }
+
     /// The engine's state, for saving. Call [`Engine::finish`] first: the
     /// reorder buffer is not part of it.
     pub fn snapshot(&self) -> Snapshot {
@@ -334,7 +345,15 @@ impl Engine {
             self.arrivals += 1;
             self.pending.insert((time, self.arrivals), items);
         }
-        let watermark = self.watermark().unwrap_or(time);
+        self.schedule_release(out);
+    }
+
+    /// Applies the waiting events that the watermark has passed (and the
+    /// oldest ones beyond the buffer's capacity).
+    fn schedule_release(&mut self, out: &mut Vec<Finding>) {
+        let Some(watermark) = self.watermark() else {
+            return;
+        };
         let max_pending = self.options.max_pending;
         while let Some((&(first, _), _)) = self.pending.first_key_value() {
             let due = first <= watermark;

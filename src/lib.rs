@@ -58,6 +58,7 @@ pub mod rule;
 pub mod ruleset;
 pub mod ruletest;
 pub mod schema;
+pub mod server;
 pub mod state;
 pub mod time;
 pub mod window;

@@ -2,6 +2,7 @@
 
 mod check;
 mod run;
+mod serve;
 mod test;
 
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Run every rule's tests; JUnit XML for CI.
     Test(test::TestArgs),
+    /// Receive Qlik webhooks over HTTP and evaluate them as they arrive.
+    Serve(serve::ServeArgs),
     /// Print the rule catalogue (Markdown) generated from the rules.
     Catalogue {
         /// Rule files or directories (default: the built-in pack).
@@ -43,6 +46,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::check(args),
         Command::Test(args) => test::test(args),
+        Command::Serve(args) => serve::serve(args),
         Command::Catalogue { paths } => catalogue(&paths),
     };
     match result {

@@ -1,0 +1,153 @@
+//! `tokenwatch serve`: the webhook service.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokenwatch::Options;
+use tokenwatch::server::{self, Config, RuleLoader};
+use tokenwatch::time::Span;
+
+/// Arguments of `tokenwatch serve`. The webhook secret comes from the
+/// environment variable `TOKENWATCH_WEBHOOK_SECRET` or `--secret-file`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, such as 127.0.0.1:8080 (port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    listen: String,
+    /// Rule files or directories (repeatable; default: the built-in pack).
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// Read the webhook secret from FILE (trailing newline ignored).
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// Append findings to FILE (flushed per finding) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Post each finding as JSON to URL, with retries.
+    #[arg(long, value_name = "URL")]
+    sink_webhook: Option<String>,
+    /// Where findings the webhook sink could not take are kept.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "tokenwatch-undelivered.ndjson"
+    )]
+    spool: PathBuf,
+    /// Load state at start, checkpoint it, and save it at shutdown.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Seconds between state checkpoints.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    checkpoint_seconds: u64,
+    /// Keep the bodies of rejected deliveries, each after a `# reason` line.
+    #[arg(long, value_name = "FILE")]
+    errors: Option<PathBuf>,
+    /// Largest accepted body in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// How far out of event-time order a delivery may arrive.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = Span::parse_allowing_zero)]
+    lateness: Span,
+    /// Groups each correlation rule tracks unless it sets `max-groups`.
+    #[arg(long, value_name = "N", default_value_t = Options::default().max_groups)]
+    max_groups: usize,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+/// Runs the service until SIGTERM or SIGINT.
+pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let secret = secret(&args)?;
+    init_logs(args.log_json);
+    let paths = args.rules.clone();
+    let config = Config {
+        rules: RuleLoader(Arc::new(move || super::read_sources(&paths))),
+        secret,
+        output: args.output,
+        state: args.state,
+        errors: args.errors,
+        sink_webhook: args.sink_webhook,
+        spool: args.spool,
+        body_limit: args.max_body_bytes,
+        checkpoint_every: Duration::from_secs(args.checkpoint_seconds.max(1)),
+        options: Options {
+            max_line_bytes: args.max_body_bytes,
+            lateness: args.lateness,
+            max_groups: args.max_groups,
+            ..Options::default()
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let Ok(mut hangup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hangup.recv().await.is_some() {
+                if reload_tx.send(()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        server::serve(config, listener, stop_signal(), reload_rx).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn secret(args: &ServeArgs) -> Result<Vec<u8>, String> {
+    let secret = match &args.secret_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        None => std::env::var("TOKENWATCH_WEBHOOK_SECRET").map_err(|_| {
+            "set the webhook secret in TOKENWATCH_WEBHOOK_SECRET or pass --secret-file".to_owned()
+        })?,
+    };
+    if secret.is_empty() {
+        return Err("the webhook secret is empty".into());
+    }
+    Ok(secret.into_bytes())
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}

@@ -1,0 +1,447 @@
+//! `tokenwatch serve` end to end: the real binary on a loopback port.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokenwatch::server::signature::sign;
+use tokenwatch::time::Timestamp;
+
+const SECRET: &str = "test-secret";
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tokenwatch"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("TOKENWATCH_WEBHOOK_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tokenwatch serve starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (found, address) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = found.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+        });
+        let address = address
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server says where it listens");
+        Server {
+            child,
+            base: format!("http://{address}"),
+        }
+    }
+
+    fn post(&self, path: &str, body: &[u8], signature: Option<&str>) -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent.post(format!("{}{path}", self.base));
+        if let Some(sig) = signature {
+            request = request.header("Qlik-Signature", sig);
+        }
+        let mut response = request.send(body).expect("the request completes");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    fn deliver(&self, body: &str) -> (u16, String) {
+        self.post(
+            "/webhook",
+            body.as_bytes(),
+            Some(&sign(SECRET.as_bytes(), body.as_bytes())),
+        )
+    }
+
+    fn get(&self, path: &str) -> String {
+        ureq::get(format!("{}{path}", self.base))
+            .call()
+            .expect("GET works")
+            .body_mut()
+            .read_to_string()
+            .unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait works") {
+                assert!(
+                    status.success(),
+                    "serve exits 0 after SIGTERM, got {status}"
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop after SIGTERM"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn issued(id: &str, time: &str, grant: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","time":"{time}","type":"com.qlik.oauth-token.issued","source":"qlik","specversion":"1.0","tenantid":"t1","originip":"198.51.100.7","data":{{"grantType":"{grant}","scopes":["admin_classic"],"issuedToClientId":"c1","resourceOwner":"u1"}}}}"#
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write test file");
+    path
+}
+
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const IMPERSONATION: &str = "urn:qlik:oauth:user-impersonation";
+
+#[test]
+fn status_codes_signatures_and_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let errors = dir.path().join("errors.ndjson");
+    let output = dir.path().join("findings.ndjson");
+    let server = Server::start(&[
+        "--max-body-bytes",
+        "2000",
+        "--errors",
+        errors.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    let body = issued("e1", "2026-03-07T14:00:00Z", IMPERSONATION);
+    let good = sign(SECRET.as_bytes(), body.as_bytes());
+
+    assert_eq!(
+        server.post("/webhook", body.as_bytes(), None).0,
+        401,
+        "missing signature"
+    );
+    assert_eq!(
+        server.post("/webhook", body.as_bytes(), Some("")).0,
+        401,
+        "empty signature"
+    );
+    let wrong = sign(b"other-secret", body.as_bytes());
+    assert_eq!(
+        server.post("/webhook", body.as_bytes(), Some(&wrong)).0,
+        401,
+        "wrong secret"
+    );
+    let tampered = body.replace("u1", "u2");
+    assert_eq!(
+        server.post("/webhook", tampered.as_bytes(), Some(&good)).0,
+        401,
+        "body changed"
+    );
+
+    let (status, text) = server.post("/webhook", body.as_bytes(), Some(&good.to_uppercase()));
+    assert_eq!(
+        (status, text.as_str()),
+        (200, r#"{"status":"accepted"}"#),
+        "uppercase hex"
+    );
+    let (status, text) = server.deliver(&body);
+    assert_eq!((status, text.as_str()), (200, r#"{"status":"duplicate"}"#));
+
+    let (status, text) = server.deliver("");
+    assert_eq!(status, 400, "a signed empty body is not an event: {text}");
+    let (status, text) = server.deliver(r#"{"id":"x","type":"t"}"#);
+    assert_eq!(status, 400);
+    assert!(text.contains("missing required field 'source'"), "{text}");
+    assert_eq!(server.deliver("{not json").0, 400);
+
+    let big = format!(r#"{{"pad":"{}"}}"#, "a".repeat(3000));
+    assert_eq!(server.deliver(&big).0, 413);
+
+    assert_eq!(server.get("/healthz"), "ok\n");
+    let metrics = server.get("/metrics");
+    for line in [
+        "tokenwatch_events_total{outcome=\"accepted\"} 1",
+        "tokenwatch_events_total{outcome=\"duplicate\"} 1",
+        "tokenwatch_events_total{outcome=\"rejected\"} 3",
+        "tokenwatch_events_total{outcome=\"unauthorized\"} 4",
+        "tokenwatch_events_total{outcome=\"too_large\"} 1",
+        "tokenwatch_request_duration_seconds_count 10",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
+    wait_for("the finding", || {
+        std::fs::read_to_string(&output).is_ok_and(|t| t.contains("impersonation-admin-scope"))
+    });
+    server.stop();
+
+    let kept = std::fs::read_to_string(&errors).unwrap();
+    assert!(
+        kept.contains(
+            "# webhook: missing required field 'source'\n{\"id\":\"x\",\"type\":\"t\"}\n"
+        ),
+        "{kept}"
+    );
+    assert!(kept.contains("{not json\n"), "{kept}");
+    let findings = std::fs::read_to_string(&output).unwrap();
+    assert_eq!(
+        findings.lines().count(),
+        1,
+        "a duplicate is evaluated once: {findings}"
+    );
+}
+
+#[test]
+fn state_survives_a_restart_and_completes_a_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "burst.yaml",
+        "id: two-grants\ntitle: Two grants\nseverity: low\nmatch:\n  any:\n    data.grantType|exists: true\n\
+         correlation:\n  type: event_count\n  group-by: [data.issuedToClientId]\n  timespan: 10m\n  condition: {gte: 2}\n",
+    );
+    let state = dir.path().join("state.json");
+    let output = dir.path().join("findings.ndjson");
+    let args = [
+        "--rules",
+        rules.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--lateness",
+        "2s",
+    ];
+    // The wall clock moves a live stream's time forward, so these events
+    // happen now.
+    let now = || Timestamp(chrono::Utc::now().timestamp_micros()).to_rfc3339();
+    let first_time = now();
+    let first = Server::start(&args);
+    assert_eq!(
+        first
+            .deliver(&issued("a", &first_time, "client_credentials"))
+            .0,
+        200
+    );
+    first.stop();
+    let saved = std::fs::read_to_string(&state).expect("state saved at SIGTERM");
+    assert!(saved.contains("\"format\":\"tokenwatch-state\""), "{saved}");
+    assert!(
+        std::fs::read_to_string(&output)
+            .unwrap_or_default()
+            .is_empty()
+    );
+
+    let second = Server::start(&args);
+    assert_eq!(
+        second
+            .deliver(&issued("a", &first_time, "client_credentials"))
+            .1,
+        r#"{"status":"duplicate"}"#
+    );
+    assert_eq!(
+        second.deliver(&issued("b", &now(), "client_credentials")).0,
+        200
+    );
+    wait_for("the window to complete", || {
+        std::fs::read_to_string(&output).is_ok_and(|t| t.contains(r#""events":["a","b"]"#))
+    });
+    second.stop();
+}
+
+/// A webhook receiver that answers 500 to the first `failures` requests and
+/// 200 after; it reports each body it receives.
+fn receiver(failures: usize) -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (bodies, received) = mpsc::channel();
+    thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let status = if n < failures {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = bodies.send(String::from_utf8_lossy(&body).into_owned());
+        }
+    });
+    (url, received)
+}
+
+#[test]
+fn webhook_sink_retries_then_delivers() {
+    let (url, received) = receiver(2);
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool.ndjson");
+    let server = Server::start(&[
+        "--sink-webhook",
+        &url,
+        "--spool",
+        spool.to_str().unwrap(),
+        "--lateness",
+        "0s",
+    ]);
+    assert_eq!(
+        server
+            .deliver(&issued("e1", "2026-03-07T14:00:00Z", IMPERSONATION))
+            .0,
+        200
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.push(
+            received
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the sink is tried again"),
+        );
+    }
+    assert!(
+        seen.iter()
+            .all(|b| b.contains("\"rule\":\"impersonation-admin-scope\""))
+    );
+    wait_for("the delivery to be counted", || {
+        server
+            .get("/metrics")
+            .contains("tokenwatch_sink_delivered_total 1")
+    });
+    assert!(
+        server
+            .get("/metrics")
+            .contains("tokenwatch_sink_failures_total 2")
+    );
+    server.stop();
+    assert!(!spool.exists(), "nothing was spooled");
+}
+
+#[test]
+fn a_failing_sink_spools_and_never_blocks_ingestion() {
+    let (url, _received) = receiver(usize::MAX);
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool.ndjson");
+    let server = Server::start(&[
+        "--sink-webhook",
+        &url,
+        "--spool",
+        spool.to_str().unwrap(),
+        "--lateness",
+        "0s",
+    ]);
+    let started = Instant::now();
+    for i in 0..20 {
+        let body = issued(&format!("e{i}"), "2026-03-07T14:00:00Z", IMPERSONATION);
+        assert_eq!(server.deliver(&body).0, 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "ingestion waited for the sink"
+    );
+    server.stop();
+    let spooled = std::fs::read_to_string(&spool).expect("undelivered findings are kept");
+    assert_eq!(spooled.lines().count(), 20, "{spooled}");
+}
+
+#[test]
+fn reload_refuses_broken_rules_and_keeps_the_old_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "rules.yaml",
+        "id: cc\ntitle: Client credentials\nseverity: low\nmatch:\n  s:\n    data.grantType: client_credentials\n",
+    );
+    let output = dir.path().join("findings.ndjson");
+    let server = Server::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--lateness",
+        "0s",
+    ]);
+    assert_eq!(server.post("/admin/reload", b"", None).0, 401);
+    std::fs::write(
+        &rules,
+        "id: cc\ntitle: Broken\nseverity: hgih\nmatch:\n  s:\n    data.grantTyp: x\n",
+    )
+    .unwrap();
+    let (status, text) = server.post("/admin/reload", b"", Some(&sign(SECRET.as_bytes(), b"")));
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("unknown severity"), "{text}");
+    server.deliver(&issued("e1", "2026-03-07T14:00:00Z", "client_credentials"));
+    wait_for("the old rule to fire", || {
+        std::fs::read_to_string(&output).is_ok_and(|t| t.contains("\"rule\":\"cc\""))
+    });
+    std::fs::write(
+        &rules,
+        "id: imp\ntitle: Impersonation\nseverity: low\nmatch:\n  s:\n    data.grantType: urn:qlik:oauth:user-impersonation\n",
+    )
+    .unwrap();
+    let (status, text) = server.post("/admin/reload", b"", Some(&sign(SECRET.as_bytes(), b"")));
+    assert_eq!(
+        (status, text.as_str()),
+        (200, r#"{"rules":1,"status":"reloaded"}"#)
+    );
+    server.deliver(&issued("e2", "2026-03-07T14:01:00Z", IMPERSONATION));
+    wait_for("the new rule to fire", || {
+        std::fs::read_to_string(&output).is_ok_and(|t| t.contains("\"rule\":\"imp\""))
+    });
+    server.stop();
+}
