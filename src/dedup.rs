@@ -30,10 +30,15 @@ impl Dedup {
 
     /// Records an identity; false when it was already remembered.
     pub fn insert(&mut self, source: &str, id: &str) -> bool {
+        self.insert_identity(identity(source, id))
+    }
+
+    /// Records an identity made by [`identity`]; false when it was already
+    /// remembered.
+    pub fn insert_identity(&mut self, key: u128) -> bool {
         if self.capacity == 0 {
             return true;
         }
-        let key = identity(source, id);
         if !self.seen.insert(key) {
             return false;
         }
@@ -76,7 +81,8 @@ impl Dedup {
     }
 }
 
-fn identity(source: &str, id: &str) -> u128 {
+/// The 128-bit identity of an event's (`source`, `id`).
+pub fn identity(source: &str, id: &str) -> u128 {
     let half = |salt: u8| {
         let mut h = DefaultHasher::new();
         salt.hash(&mut h);

@@ -13,17 +13,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::correlation::{Correlation, Kind};
+use crate::correlation::Correlation;
 use crate::dedup::Dedup;
-use crate::event::{EventBuf, Meta, Rejection, Value};
-use crate::fields::{FieldId, system};
+use crate::event::Rejection;
 use crate::finding::{Finding, Window};
-use crate::matcher::parse_ip;
-use crate::rule::template::Part;
+use crate::matching::{Evaluated, Item, Matcher, assemble};
 use crate::ruleset::{Rule, RuleSet};
 use crate::state::{self, SavedRule, Snapshot};
 use crate::time::{Span, Timestamp};
-use crate::window::{Fire, GroupKey, Hit, Payload, RuleState};
+use crate::window::{Fire, GroupKey, Hit, RuleState};
 
 /// How many recent suppressions are kept per rule and group, so that a late
 /// finding is judged against the suppression that covered its time.
@@ -110,19 +108,6 @@ pub enum Outcome {
     Duplicate,
 }
 
-/// What an event contributes to one rule, waiting for its turn.
-#[derive(Debug)]
-enum Item {
-    Finding(usize, Box<Finding>),
-    Hit {
-        rule: usize,
-        key: GroupKey,
-        hit: Hit,
-        tenant: Box<str>,
-        rendered: Vec<String>,
-    },
-}
-
 /// Runs a rule set over a stream of events.
 ///
 /// ```
@@ -149,9 +134,8 @@ enum Item {
 pub struct Engine {
     rules: Arc<RuleSet>,
     options: Options,
-    buf: EventBuf,
+    matcher: Matcher,
     dedup: Dedup,
-    memo: Vec<Option<bool>>,
     pending: BTreeMap<(Timestamp, u64), Vec<Item>>,
     arrivals: u64,
     max_time: Option<Timestamp>,
@@ -180,11 +164,10 @@ impl Engine {
             .collect();
         Engine {
             states: vec![RuleState::default(); rules.rules.len()],
+            matcher: Matcher::new(Arc::clone(&rules), options.max_line_bytes),
             rules,
             options,
-            buf: EventBuf::new(options.max_line_bytes),
             dedup: Dedup::new(options.dedup_capacity),
-            memo: Vec::new(),
             pending: BTreeMap::new(),
             arrivals: 0,
             max_time: None,
@@ -223,23 +206,32 @@ impl Engine {
     /// findings that are due to `out`. A rejected line is counted and its
     /// reason returned.
     pub fn process(&mut self, line: &[u8], out: &mut Vec<Finding>) -> Result<Outcome, Rejection> {
+        let evaluated = self.matcher.evaluate(line);
+        self.apply_evaluated(evaluated, out)
+    }
+
+    /// Takes the result of a [`Matcher`] (possibly run on another thread)
+    /// for the next line of the stream: counts it, drops duplicates, and
+    /// schedules what the event contributes.
+    pub fn apply_evaluated(
+        &mut self,
+        evaluated: Result<Evaluated, Rejection>,
+        out: &mut Vec<Finding>,
+    ) -> Result<Outcome, Rejection> {
         self.stats.read += 1;
-        let meta = match self.buf.parse(line, &self.rules.fields) {
-            Ok(meta) => meta,
+        let evaluated = match evaluated {
+            Ok(evaluated) => evaluated,
             Err(rejection) => {
                 self.stats.rejected += 1;
                 return Err(rejection);
             }
         };
-        let source = self.buf.str(system::SOURCE).unwrap_or_default();
-        let id = self.buf.str(system::ID).unwrap_or_default();
-        if !self.dedup.insert(source, id) {
+        if !self.dedup.insert_identity(evaluated.identity) {
             self.stats.duplicates += 1;
             return Ok(Outcome::Duplicate);
         }
         self.stats.accepted += 1;
-        let items = self.evaluate(meta);
-        self.schedule(meta.time, items, out);
+        self.schedule(evaluated.time, evaluated.items, out);
         Ok(Outcome::Accepted)
     }
 
@@ -453,167 +445,6 @@ impl Engine {
         self.stats.rules[rule].findings += 1;
         out.push(finding);
     }
-
-    /// Matches the parsed event against every rule.
-    fn evaluate(&mut self, meta: Meta) -> Vec<Item> {
-        let mut items = Vec::new();
-        let event = &self.buf;
-        let event_type = event.str(system::TYPE).unwrap_or_default();
-        for (index, rule) in self.rules.rules.iter().enumerate() {
-            if !rule.filter.admits(meta.kind, event_type) || !rule.matches(event, &mut self.memo) {
-                continue;
-            }
-            let Some(correlation) = &rule.correlation else {
-                items.push(Item::Finding(
-                    index,
-                    Box::new(stateless_finding(rule, event, meta)),
-                ));
-                continue;
-            };
-            let Some(time) = meta.time else {
-                continue;
-            };
-            let steps: Vec<usize> = match correlation.steps() {
-                Some(steps) => (0..steps.len())
-                    .rev()
-                    .filter(|&k| rule.selection_matches(steps[k], event, &mut self.memo))
-                    .collect(),
-                None => vec![0],
-            };
-            for step in steps {
-                let Some(key) = group_key(correlation, event, step) else {
-                    continue;
-                };
-                let Some(payload) = payload(correlation, event) else {
-                    continue;
-                };
-                items.push(Item::Hit {
-                    rule: index,
-                    key,
-                    hit: Hit {
-                        time,
-                        id: event.str(system::ID).unwrap_or_default().into(),
-                        step,
-                        payload,
-                    },
-                    tenant: event.str(system::TENANTID).unwrap_or_default().into(),
-                    rendered: render_fields(rule, event),
-                });
-            }
-        }
-        items
-    }
-}
-
-/// The values of `field` joined with `,`, or `None` when it has none.
-fn joined(event: &EventBuf, field: FieldId) -> Option<String> {
-    let mut text = String::new();
-    let mut any = false;
-    for value in event.scalars(field) {
-        if any {
-            text.push(',');
-        }
-        any = true;
-        push_value(&mut text, value);
-    }
-    any.then_some(text)
-}
-
-fn group_key(correlation: &Correlation, event: &EventBuf, step: usize) -> Option<GroupKey> {
-    correlation
-        .group_by
-        .iter()
-        .map(|g| {
-            let field = *g.fields.get(step).or(g.fields.first())?;
-            joined(event, field).map(String::into_boxed_str)
-        })
-        .collect()
-}
-
-fn payload(correlation: &Correlation, event: &EventBuf) -> Option<Payload> {
-    match &correlation.kind {
-        Kind::ValueCount { field, .. } => {
-            let values: Vec<Box<str>> = event
-                .scalars(*field)
-                .map(|v| {
-                    let mut s = String::new();
-                    push_value(&mut s, v);
-                    s.into_boxed_str()
-                })
-                .collect();
-            (!values.is_empty()).then_some(Payload::Values(values))
-        }
-        Kind::NewValue {
-            fields,
-            prefix_v4,
-            prefix_v6,
-            ..
-        } => {
-            let mut key = String::new();
-            let mut shown = String::new();
-            let mut network = None;
-            for (i, &field) in fields.iter().enumerate() {
-                let value = joined(event, field)?;
-                if i > 0 {
-                    key.push('\u{1f}');
-                    shown.push('|');
-                }
-                match masked(&value, *prefix_v4, *prefix_v6) {
-                    Some(net) => {
-                        key.push_str(&net);
-                        network = Some(net.into_boxed_str());
-                    }
-                    None => key.push_str(&value),
-                }
-                shown.push_str(&value);
-            }
-            Some(Payload::New {
-                key: key.into(),
-                shown: shown.into(),
-                network,
-            })
-        }
-        _ => Some(Payload::None),
-    }
-}
-
-/// The network of an address under the configured prefixes, if `value` is
-/// an address and a prefix applies.
-fn masked(value: &str, prefix_v4: Option<u8>, prefix_v6: Option<u8>) -> Option<String> {
-    use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
-    let network = match parse_ip(value)? {
-        std::net::IpAddr::V4(ip) => IpNetwork::V4(Ipv4Network::new(ip, prefix_v4?).ok()?),
-        std::net::IpAddr::V6(ip) => IpNetwork::V6(Ipv6Network::new(ip, prefix_v6?).ok()?),
-    };
-    Some(format!("{}/{}", network.network(), network.prefix()))
-}
-
-fn stateless_finding(rule: &Rule, event: &EventBuf, meta: Meta) -> Finding {
-    Finding {
-        rule: rule.id.clone(),
-        title: rule.title.clone(),
-        severity: rule.severity.name().to_owned(),
-        tags: rule.tags.clone(),
-        time: meta.time.map(Timestamp::to_rfc3339),
-        tenantid: event.str(system::TENANTID).unwrap_or_default().to_owned(),
-        group: Vec::new(),
-        count: 1,
-        window: None,
-        events: vec![event.str(system::ID).unwrap_or_default().to_owned()],
-        values: None,
-        value: None,
-        network: None,
-        mean: None,
-        stddev: None,
-        message: assemble(
-            rule,
-            &render_fields(rule, event),
-            &|special| match special {
-                "count" => Some("1".to_owned()),
-                _ => None,
-            },
-        ),
-    }
 }
 
 fn correlation_finding(
@@ -665,58 +496,4 @@ fn correlation_finding(
         stddev: fire.stddev,
         message,
     }
-}
-
-/// The text of each field placeholder of the rule's output, in order.
-fn render_fields(rule: &Rule, event: &EventBuf) -> Vec<String> {
-    let Some(template) = &rule.output else {
-        return Vec::new();
-    };
-    template
-        .parts
-        .iter()
-        .filter_map(|part| match part {
-            Part::Field(field) => Some(joined(event, *field).unwrap_or_default()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Assembles a rule's message (or its title) from the rendered field
-/// placeholders; `special` supplies the finding's own placeholders.
-fn assemble(rule: &Rule, fields: &[String], special: &dyn Fn(&str) -> Option<String>) -> String {
-    let Some(template) = &rule.output else {
-        return rule.title.clone();
-    };
-    let mut message = String::new();
-    let mut fields = fields.iter();
-    for part in &template.parts {
-        match part {
-            Part::Text(text) => message.push_str(text),
-            Part::Field(_) => message.push_str(fields.next().map_or("", String::as_str)),
-            Part::Special(name) => match *name {
-                "rule" => message.push_str(&rule.id),
-                "title" => message.push_str(&rule.title),
-                "severity" => message.push_str(rule.severity.name()),
-                other => message.push_str(&special(other).unwrap_or_default()),
-            },
-        }
-    }
-    message
-}
-
-/// Appends the text form of an event value.
-fn push_value(out: &mut String, value: Value<'_>) {
-    use std::fmt::Write as _;
-    let _ = match value {
-        Value::Str(s) => {
-            out.push_str(s);
-            Ok(())
-        }
-        Value::Int(n) => write!(out, "{n}"),
-        Value::UInt(n) => write!(out, "{n}"),
-        Value::Float(n) => write!(out, "{n}"),
-        Value::Bool(b) => write!(out, "{b}"),
-        Value::Null | Value::Object | Value::Array => Ok(()),
-    };
 }

@@ -54,6 +54,7 @@ pub mod lines;
 pub mod lint;
 pub mod loader;
 pub mod matcher;
+pub mod matching;
 pub mod rule;
 pub mod ruleset;
 pub mod ruletest;
