@@ -43,6 +43,11 @@ impl<R: BufRead> LineReader<R> {
         }
     }
 
+    /// The underlying reader.
+    pub fn get_ref(&self) -> &R {
+        &self.input
+    }
+
     /// The 1-based number of the last line read.
     pub fn line_number(&self) -> u64 {
         self.number

@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch to the subcommands.
 
 mod check;
+mod pool;
 mod run;
 mod serve;
 mod test;

@@ -2,14 +2,16 @@
 //! and every rejected line to stderr.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use tokenwatch::lines::{HARD_CAP, Line, LineReader};
+use tokenwatch::lines::{HARD_CAP, LineReader};
+
+use super::pool::{BATCH, Batch, Pool};
 use tokenwatch::state;
 use tokenwatch::time::Span;
 use tokenwatch::{Engine, Finding, Options, Stats};
@@ -42,9 +44,17 @@ pub struct RunArgs {
     /// Load window state from FILE at start and save it there at exit.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Threads that parse and match events (default: available cores);
+    /// findings are identical, in the same order, for any number.
+    #[arg(long, value_name = "N", default_value_t = default_threads())]
+    threads: usize,
     /// Exit with status 2 when any input line was rejected.
     #[arg(long)]
     fail_on_reject: bool,
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Exit status when lines were rejected and `--fail-on-reject` is set.
@@ -93,17 +103,25 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         errors: errors.as_mut().map(|w| w as &mut dyn Write),
         progress: &progress,
     };
-    for input in &inputs {
-        let reader: Box<dyn BufRead> = if input == "-" {
-            Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
+    let mut pool = Pool::new(engine.rules(), options.max_line_bytes, args.threads.max(1));
+    for (index, input) in inputs.iter().enumerate() {
+        let source: Box<dyn Read> = if input == "-" {
+            Box::new(io::stdin().lock())
         } else {
-            let file = File::open(input).map_err(|e| format!("cannot open {input}: {e}"))?;
-            Box::new(BufReader::with_capacity(1 << 16, file))
+            Box::new(File::open(input).map_err(|e| format!("cannot open {input}: {e}"))?)
         };
-        match feed(&mut engine, input, reader, &mut sink) {
+        let reader = BufReader::with_capacity(1 << 16, source);
+        match feed(&mut engine, &mut pool, &inputs, index, reader, &mut sink) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
             Err(e) => return Err(format!("{input}: {e}")),
+        }
+    }
+    for done in pool.drain() {
+        match apply(&mut engine, &mut pool, &inputs, done, &mut sink) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            Err(e) => return Err(e.to_string()),
         }
     }
     progress.finish_and_clear();
@@ -143,25 +161,55 @@ struct Sink<'a> {
 
 fn feed(
     engine: &mut Engine,
-    input: &str,
-    reader: Box<dyn BufRead>,
+    pool: &mut Pool,
+    inputs: &[String],
+    index: usize,
+    reader: BufReader<Box<dyn Read>>,
     sink: &mut Sink<'_>,
 ) -> io::Result<()> {
+    // A live stream (stdin) is matched as soon as no more input is
+    // waiting, so findings are not held back until a batch fills.
+    let live = inputs[index] == "-";
     let mut lines = LineReader::new(reader);
-    let mut line = Line::default();
+    let mut batch = pool.batch(index, 1);
+    loop {
+        let more = lines.next_line(batch.slot())?;
+        if more {
+            batch.count += 1;
+        }
+        let waiting = !lines.get_ref().buffer().is_empty();
+        if batch.count == BATCH || (batch.count > 0 && (!more || (live && !waiting))) {
+            let next = pool.batch(index, lines.line_number() + 1);
+            let full = std::mem::replace(&mut batch, next);
+            for done in pool.submit(full) {
+                apply(engine, pool, inputs, done, sink)?;
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    pool.recycle(batch);
+    Ok(())
+}
+
+/// Applies a matched batch in order: counts, rejections, findings.
+fn apply(
+    engine: &mut Engine,
+    pool: &mut Pool,
+    inputs: &[String],
+    mut batch: Batch,
+    sink: &mut Sink<'_>,
+) -> io::Result<()> {
+    let input = &inputs[batch.input];
     let mut findings: Vec<Finding> = Vec::new();
-    let mut pending_bytes = 0u64;
-    while lines.next_line(&mut line)? {
-        pending_bytes += line.len as u64 + 1;
-        if lines.line_number().is_multiple_of(4096) {
-            sink.progress.inc(std::mem::take(&mut pending_bytes));
-        }
-        if line.bytes.iter().all(u8::is_ascii_whitespace) && !line.cut {
-            continue;
-        }
-        let result = engine.process(&line.bytes, &mut findings);
-        if let Err(reason) = result {
-            let number = lines.line_number();
+    let mut bytes = 0u64;
+    for (offset, result) in batch.results.drain(..).enumerate() {
+        let line = &batch.lines[offset];
+        bytes += line.len as u64 + 1;
+        let Some(result) = result else { continue };
+        if let Err(reason) = engine.apply_evaluated(result, &mut findings) {
+            let number = batch.first_number + offset as u64;
             let reason = if line.cut {
                 format!(
                     "{reason} (line of {} bytes; first {HARD_CAP} bytes kept)",
@@ -180,10 +228,11 @@ fn feed(
         }
         if !findings.is_empty() {
             write_findings(sink.out, &mut findings)?;
-            sink.out.flush()?;
         }
     }
-    sink.progress.inc(pending_bytes);
+    sink.out.flush()?;
+    sink.progress.inc(bytes);
+    pool.recycle(batch);
     Ok(())
 }
 
