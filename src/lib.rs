@@ -61,6 +61,7 @@ pub mod ruletest;
 pub mod schema;
 pub mod server;
 pub mod state;
+pub mod stream;
 pub mod time;
 pub mod window;
 pub mod yaml;
