@@ -60,6 +60,7 @@ pub mod ruleset;
 pub mod ruletest;
 pub mod schema;
 pub mod server;
+pub mod simulate;
 pub mod state;
 pub mod stream;
 pub mod time;

@@ -4,6 +4,7 @@ mod check;
 mod pool;
 mod run;
 mod serve;
+mod simulate;
 mod test;
 
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ enum Command {
     Test(test::TestArgs),
     /// Receive Qlik webhooks over HTTP and evaluate them as they arrive.
     Serve(serve::ServeArgs),
+    /// Generate realistic token traffic (NDJSON), optionally with attacks.
+    Simulate(simulate::SimulateArgs),
     /// Print the rule catalogue (Markdown) generated from the rules.
     Catalogue {
         /// Rule files or directories (default: the built-in pack).
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::check(args),
         Command::Test(args) => test::test(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Simulate(args) => simulate::simulate(args),
         Command::Catalogue { paths } => catalogue(&paths),
     };
     match result {
