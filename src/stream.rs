@@ -31,7 +31,7 @@ use crate::finding::Finding;
 #[derive(Debug)]
 pub enum Output {
     /// A finding.
-    Finding(Finding),
+    Finding(Box<Finding>),
     /// A line the engine rejected, with the reason.
     Rejected {
         /// The line as it was sent.
@@ -64,14 +64,14 @@ pub fn spawn(
                 return;
             }
             for finding in findings.drain(..) {
-                if outputs.send(Output::Finding(finding)).await.is_err() {
+                if outputs.send(Output::Finding(Box::new(finding))).await.is_err() {
                     return;
                 }
             }
         }
         engine.finish(&mut findings);
         for finding in findings {
-            if outputs.send(Output::Finding(finding)).await.is_err() {
+            if outputs.send(Output::Finding(Box::new(finding))).await.is_err() {
                 return;
             }
         }
