@@ -72,3 +72,8 @@ pub use engine::{Engine, Options, Outcome, Stats};
 pub use event::Rejection;
 pub use finding::Finding;
 pub use ruleset::{CompileError, RuleSet, Source};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
