@@ -1,0 +1,112 @@
+//! Feeds arbitrary bytes as one event line through `EventBuf::parse` and
+//! `Engine::process`, with a small rule set compiled once.
+//!
+//! Besides "no panic", it checks a few invariants that hold for any input:
+//! the parser and the engine agree on accept/reject, an accepted event fed
+//! a second time is a duplicate, the counters add up, and every finding
+//! serialises to JSON.
+
+#![no_main]
+
+use std::sync::{Arc, LazyLock};
+
+use libfuzzer_sys::fuzz_target;
+use tokenwatch::event::EventBuf;
+use tokenwatch::{Engine, Options, Outcome, RuleSet};
+
+const RULES: &str = r#"
+id: fuzz-impersonation
+title: Impersonation with an admin scope from outside the corporate networks
+severity: high
+tags: [attack.t1550.001]
+match:
+  grant:
+    data.grantType: urn:qlik:oauth:user-impersonation
+  admin:
+    - data.scopes|contains: admin
+    - data.scopes|startswith|i: ADMIN.
+  subject:
+    authclaims.sub|exists: true
+  corporate:
+    originip|cidr: $corporate_networks
+  self_revoke:
+    data.revokedBy|fieldref: data.revokedContext.userId
+  condition: (grant or admin or subject) and not (corporate and self_revoke)
+output: "{{data.issuedToClientId}} as {{authclaims.sub}} scopes {{data.scopes}} from {{originip}} {{data.revokedContext.userId}}"
+---
+id: fuzz-revocation
+title: Tokens of another user revoked
+severity: medium
+events: [com.qlik.oauth-token.revoked]
+match:
+  targeted:
+    data.revokedContext.userId|exists: true
+  self:
+    data.revokedContext.userId|fieldref: data.revokedBy
+  subject:
+    authclaims.sub|fieldref|i: data.revokedContext.userId
+  recent:
+    data.revokedAt|gte: 2020-01-01T00:00:00Z
+  odd_grant:
+    data.revokedContext.grantId|re: '^(tok|[0-9a-f]{24})-?'
+  condition: targeted and not self and (subject or recent or 1 of odd_*)
+output: "{{data.revokedBy}} revoked {{data.revokedContext.userId}} ({{authclaims.sub}})"
+---
+kind: list
+name: corporate_networks
+items: [10.0.0.0/8, 192.168.0.0/16, "2001:db8::/32", 198.51.100.20]
+"#;
+
+static RULESET: LazyLock<Arc<RuleSet>> = LazyLock::new(|| {
+    Arc::new(RuleSet::from_yaml("fuzz.yaml", RULES).expect("the fuzz rule set compiles"))
+});
+
+fuzz_target!(|data: &[u8]| {
+    let rules = Arc::clone(&RULESET);
+    let options = Options::default();
+
+    // The parser on its own.
+    let mut buf = EventBuf::new(options.max_line_bytes);
+    let parsed = buf.parse(data, rules.fields());
+    match &parsed {
+        Ok(meta) => assert_eq!(buf.meta(), Some(*meta)),
+        Err(rejection) => {
+            let _ = rejection.to_string();
+            assert!(buf.meta().is_none());
+        }
+    }
+
+    // The whole path, with a fresh engine so every input is independent.
+    let mut engine = Engine::with_options(rules, options);
+    let mut findings = Vec::new();
+    let first = engine.process(data, &mut findings);
+    engine.finish(&mut findings);
+    assert_eq!(
+        parsed.is_ok(),
+        first.is_ok(),
+        "EventBuf::parse and Engine::process disagree: {parsed:?} vs {first:?}"
+    );
+    for finding in &findings {
+        serde_json::to_string(finding).expect("a finding serialises");
+    }
+
+    // The same line again: a duplicate if it was accepted, rejected again if not.
+    let mut again = Vec::new();
+    let second = engine.process(data, &mut again);
+    engine.finish(&mut again);
+    match first {
+        Ok(outcome) => {
+            assert_eq!(outcome, Outcome::Accepted);
+            assert_eq!(second, Ok(Outcome::Duplicate));
+            assert!(again.is_empty());
+        }
+        Err(rejection) => assert_eq!(second, Err(rejection)),
+    }
+
+    let stats = engine.stats();
+    assert_eq!(stats.read, 2);
+    assert_eq!(
+        stats.read,
+        stats.accepted + stats.rejected + stats.duplicates
+    );
+});
