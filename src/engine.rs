@@ -15,9 +15,11 @@ use std::sync::Arc;
 
 use crate::correlation::Correlation;
 use crate::dedup::Dedup;
+use crate::event::EventBuf;
 use crate::event::Rejection;
+use crate::fields::system;
 use crate::finding::{Finding, Window};
-use crate::matching::{Evaluated, Item, Matcher, assemble};
+use crate::matching::{Evaluated, Item, Matcher, assemble, render_fields, reparse};
 use crate::ruleset::{Rule, RuleSet};
 use crate::state::{self, SavedRule, Snapshot};
 use crate::time::{Span, Timestamp};
@@ -135,6 +137,8 @@ pub struct Engine {
     rules: Arc<RuleSet>,
     options: Options,
     matcher: Matcher,
+    /// Parses the event of a hit that fired again, to render its finding.
+    render_buf: EventBuf,
     dedup: Dedup,
     pending: BTreeMap<(Timestamp, u64), Vec<Item>>,
     arrivals: u64,
@@ -167,6 +171,7 @@ impl Engine {
             matcher: Matcher::new(Arc::clone(&rules), options.max_line_bytes),
             rules,
             options,
+            render_buf: EventBuf::new(options.max_line_bytes),
             dedup: Dedup::new(options.dedup_capacity),
             pending: BTreeMap::new(),
             arrivals: 0,
@@ -383,8 +388,7 @@ impl Engine {
                     rule,
                     key,
                     hit,
-                    tenant,
-                    rendered,
+                    line,
                 } => {
                     let definition = &self.rules.rules[rule];
                     let Some(correlation) = &definition.correlation else {
@@ -398,6 +402,14 @@ impl Engine {
                         self.states[rule].hit(correlation, max_groups, key.clone(), &hit)
                     else {
                         continue;
+                    };
+                    let (tenant, rendered) = match reparse(&mut self.render_buf, &self.rules, &line)
+                    {
+                        Some(event) => (
+                            event.str(system::TENANTID).unwrap_or_default().to_owned(),
+                            render_fields(definition, event),
+                        ),
+                        None => (String::new(), Vec::new()),
                     };
                     let finding = correlation_finding(
                         definition,

@@ -20,13 +20,25 @@ use crate::window::{GroupKey, Hit, Payload};
 #[derive(Debug)]
 pub(crate) enum Item {
     Finding(usize, Box<Finding>),
+    /// `line` is the event, shared by its hits: the finding of the hit that
+    /// fires is rendered from it (most hits never fire).
     Hit {
         rule: usize,
         key: GroupKey,
         hit: Hit,
-        tenant: Box<str>,
-        rendered: Vec<String>,
+        line: Arc<str>,
     },
+}
+
+/// Parses a line again (one that was accepted before) to render the
+/// finding of a hit that fired.
+pub(crate) fn reparse<'b>(
+    buf: &'b mut EventBuf,
+    rules: &RuleSet,
+    line: &str,
+) -> Option<&'b EventBuf> {
+    buf.parse(line.as_bytes(), &rules.fields).ok()?;
+    Some(buf)
 }
 
 /// What one accepted event contributes, ready for [`crate::Engine::apply_evaluated`].
@@ -73,6 +85,7 @@ impl Matcher {
     fn items(&mut self, meta: Meta) -> Vec<Item> {
         let mut items = Vec::new();
         let event = &self.buf;
+        let mut line: Option<Arc<str>> = None;
         let event_type = event.str(system::TYPE).unwrap_or_default();
         for (index, rule) in self.rules.rules.iter().enumerate() {
             if !rule.filter.admits(meta.kind, event_type) || !rule.matches(event, &mut self.memo) {
@@ -111,8 +124,7 @@ impl Matcher {
                         step,
                         payload,
                     },
-                    tenant: event.str(system::TENANTID).unwrap_or_default().into(),
-                    rendered: render_fields(rule, event),
+                    line: Arc::clone(line.get_or_insert_with(|| Arc::from(event.line()))),
                 });
             }
         }
@@ -232,7 +244,7 @@ fn stateless_finding(rule: &Rule, event: &EventBuf, meta: Meta) -> Finding {
 }
 
 /// The text of each field placeholder of the rule's output, in order.
-fn render_fields(rule: &Rule, event: &EventBuf) -> Vec<String> {
+pub(crate) fn render_fields(rule: &Rule, event: &EventBuf) -> Vec<String> {
     let Some(template) = &rule.output else {
         return Vec::new();
     };
