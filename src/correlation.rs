@@ -34,6 +34,9 @@ const KEYS: &[&str] = &[
     "max-groups",
 ];
 
+/// Most baseline buckets a `spike` correlation may keep per group.
+pub const MAX_SPIKE_BUCKETS: u32 = 100_000;
+
 /// A count threshold: every bound given must hold (`{gte: 5, lte: 10}` is a range).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Threshold {
@@ -686,9 +689,19 @@ fn spike(
         );
         return None;
     }
-    let buckets = u32::try_from(baseline.0 / bucket.0)
-        .unwrap_or(u32::MAX)
-        .min(100_000);
+    let buckets = baseline.0 / bucket.0;
+    if buckets > i64::from(MAX_SPIKE_BUCKETS) {
+        diags.error(
+            "E122",
+            cx.file,
+            baseline_node.span,
+            format!(
+                "baseline {baseline} is {buckets} buckets of {bucket}; at most {MAX_SPIKE_BUCKETS} are kept per group: use a longer timespan or a shorter baseline"
+            ),
+        );
+        return None;
+    }
+    let buckets = buckets as u32;
     let Some(cond) = node.get("condition").and_then(Node::as_map) else {
         diags.error(
             "E123",
@@ -760,5 +773,41 @@ mod tests {
         assert!(t.holds(5));
         assert!(t.holds(7));
         assert!(!t.holds(8));
+    }
+
+    fn spike_rule(timespan: &str, baseline: &str) -> String {
+        format!(
+            "id: s\ntitle: s\nseverity: low\nmatch:\n  a:\n    data.grantType|exists: true\n\
+             correlation:\n  type: spike\n  timespan: {timespan}\n  baseline: {baseline}\n  \
+             condition: {{zscore: 3, min: 5}}\n"
+        )
+    }
+
+    #[test]
+    fn a_spike_baseline_over_the_bucket_limit_is_an_error_not_shortened() {
+        // 7d of 1s buckets is 604,800 buckets: refused, where it used to be
+        // cut to the last 100,000 buckets (under 28 hours) without a word.
+        let error = crate::RuleSet::from_yaml("s.yaml", &spike_rule("1s", "7d"))
+            .expect_err("too many buckets");
+        let d = &error.diagnostics[0];
+        assert_eq!(d.code, "E122");
+        assert!(d.message.contains("604800 buckets"), "{}", d.message);
+        // At the limit it compiles, with every bucket kept.
+        let rules = crate::RuleSet::from_yaml("s.yaml", &spike_rule("1s", "100000s"))
+            .expect("100,000 buckets are allowed");
+        let kind = &rules.rules[0].correlation.as_ref().unwrap().kind;
+        assert!(
+            matches!(
+                kind,
+                Kind::Spike {
+                    buckets: 100_000,
+                    ..
+                }
+            ),
+            "{kind:?}"
+        );
+        let rules = crate::RuleSet::from_yaml("s.yaml", &spike_rule("1h", "7d")).unwrap();
+        let kind = &rules.rules[0].correlation.as_ref().unwrap().kind;
+        assert!(matches!(kind, Kind::Spike { buckets: 168, .. }), "{kind:?}");
     }
 }

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::correlation::{Correlation, Kind};
 use crate::time::{Span, Timestamp};
@@ -95,7 +95,7 @@ pub enum GroupState {
     /// `event_count`: the counted events, oldest first.
     Count(VecDeque<(Timestamp, Box<str>)>),
     /// `value_count`: each value's latest time and event id.
-    Values(HashMap<Box<str>, (Timestamp, Box<str>)>),
+    Values(ValueWindow),
     /// `temporal_ordered`: for each step, the latest-starting partial
     /// sequence that reached it: (start, step event ids).
     Ordered(Vec<Option<(Timestamp, Vec<Box<str>>)>>),
@@ -125,7 +125,7 @@ impl GroupState {
     pub fn new(correlation: &Correlation, time: Timestamp) -> GroupState {
         match &correlation.kind {
             Kind::EventCount(_) => GroupState::Count(VecDeque::new()),
-            Kind::ValueCount { .. } => GroupState::Values(HashMap::new()),
+            Kind::ValueCount { .. } => GroupState::Values(ValueWindow::default()),
             Kind::Ordered(steps) => GroupState::Ordered(vec![None; steps.len()]),
             Kind::Unordered(steps) => GroupState::Unordered(vec![None; steps.len()]),
             Kind::NewValue { .. } => GroupState::NewValue {
@@ -138,6 +138,145 @@ impl GroupState {
                 fired: None,
             },
         }
+    }
+}
+
+/// The `value_count` window of one group: each distinct value with the
+/// time and event id it was last seen. Once it holds more than a few
+/// values, it also keeps them in time order, so that the values leaving the
+/// window are found without scanning all of them (a group may hold many
+/// thousands of values in a long window).
+///
+/// Saved as the map of values alone; the order is rebuilt on load.
+#[derive(Debug, Clone, Default)]
+pub struct ValueWindow {
+    /// Each value's latest time and event id.
+    latest: HashMap<Box<str>, Stamped>,
+    /// (time, value), oldest first, once the window has held more than
+    /// [`SCAN_UP_TO`] values; `None` before (and again once it is empty).
+    /// An entry is stale when its value was seen again later; stale entries
+    /// are skipped when they expire. Boxed, so that the group state of
+    /// every correlation type stays as small as it was: most windows never
+    /// need the order.
+    #[allow(clippy::box_collection)]
+    order: Option<Box<VecDeque<Stamped>>>,
+}
+
+/// A time with a text: a value's latest event id, or a value in the order.
+type Stamped = (Timestamp, Box<str>);
+
+/// Windows of up to this many values are expired by scanning them.
+const SCAN_UP_TO: usize = 16;
+
+impl ValueWindow {
+    /// The number of distinct values in the window.
+    pub fn len(&self) -> usize {
+        self.latest.len()
+    }
+
+    /// True when the window holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.latest.is_empty()
+    }
+
+    /// Each value with its latest time and event id, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Timestamp, &str)> {
+        self.latest.iter().map(|(v, (t, id))| (&**v, *t, &**id))
+    }
+
+    /// Forgets the values last seen before `oldest`.
+    fn expire(&mut self, oldest: Timestamp) {
+        let Some(order) = &mut self.order else {
+            self.latest.retain(|_, (t, _)| *t >= oldest);
+            return;
+        };
+        while let Some((time, value)) = order.front() {
+            if *time >= oldest {
+                break;
+            }
+            if self.latest.get(value).is_some_and(|(t, _)| t == time) {
+                self.latest.remove(value);
+            }
+            order.pop_front();
+        }
+        if order.is_empty() {
+            self.order = None;
+        }
+    }
+
+    /// Records `value` seen at `time` by event `id`.
+    fn insert(&mut self, value: &str, time: Timestamp, id: &str) {
+        match self.latest.get_mut(value) {
+            Some((seen, _)) if *seen > time => return,
+            Some(entry) => *entry = (time, id.into()),
+            None => {
+                self.latest.insert(value.into(), (time, id.into()));
+            }
+        }
+        let Some(order) = &mut self.order else {
+            if self.latest.len() > SCAN_UP_TO {
+                self.rebuild_order();
+            }
+            return;
+        };
+        // Hits come in event-time order; an out-of-order one (applied early
+        // because the reorder buffer was full) is placed by its time.
+        if order.back().is_none_or(|(last, _)| *last <= time) {
+            order.push_back((time, value.into()));
+        } else {
+            let at = order.partition_point(|(t, _)| *t <= time);
+            order.insert(at, (time, value.into()));
+        }
+        // Stale entries of values seen again are dropped once they make up
+        // half of the queue, so it stays within about twice the values.
+        if order.len() > 2 * self.latest.len() + SCAN_UP_TO {
+            self.rebuild_order();
+        }
+    }
+
+    fn rebuild_order(&mut self) {
+        let mut order: Vec<Stamped> = self
+            .latest
+            .iter()
+            .map(|(v, (t, _))| (*t, v.clone()))
+            .collect();
+        order.sort_unstable();
+        self.order = (order.len() > SCAN_UP_TO).then(|| Box::new(order.into()));
+    }
+
+    /// Empties the window, returning (value, (time, id)) ordered by time,
+    /// then value.
+    fn take(&mut self) -> Vec<(Box<str>, Stamped)> {
+        let mut all: Vec<_> = self.latest.drain().collect();
+        all.sort_by(|a, b| (a.1.0, &a.0).cmp(&(b.1.0, &b.0)));
+        self.order = None;
+        all
+    }
+}
+
+impl PartialEq for ValueWindow {
+    fn eq(&self, other: &ValueWindow) -> bool {
+        self.latest == other.latest
+    }
+}
+
+impl Serialize for ValueWindow {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&str, &Stamped)> =
+            self.latest.iter().map(|(v, e)| (&**v, e)).collect();
+        entries.sort_by(|a, b| (a.1.0, a.0).cmp(&(b.1.0, b.0)));
+        s.collect_map(entries)
+    }
+}
+
+impl<'de> Deserialize<'de> for ValueWindow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ValueWindow, D::Error> {
+        let mut window = ValueWindow {
+            latest: HashMap::deserialize(d)?,
+            order: None,
+        };
+        window.rebuild_order();
+        Ok(window)
     }
 }
 
@@ -179,16 +318,15 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
             }
         }
         (Kind::ValueCount { threshold, .. }, GroupState::Values(values)) => {
-            values.retain(|_, (t, _)| *t >= oldest);
+            values.expire(oldest);
             if let Payload::Values(new) = &hit.payload {
                 for v in new {
-                    values.insert(v.clone(), (hit.time, hit.id.clone()));
+                    values.insert(v, hit.time, &hit.id);
                 }
             }
             let count = values.len() as u64;
             if threshold.holds(count) {
-                let mut ordered: Vec<_> = values.drain().collect();
-                ordered.sort_by(|a, b| (a.1.0, &a.0).cmp(&(b.1.0, &b.0)));
+                let ordered = values.take();
                 let start = ordered.first().map(|(_, (t, _))| *t);
                 let mut ids: Vec<String> = Vec::new();
                 for (_, (_, id)) in &ordered {
@@ -423,7 +561,20 @@ impl RuleState {
         hit: &Hit,
     ) -> Option<Fire> {
         let group = match self.groups.get_mut(&key) {
-            Some(group) => group,
+            Some(group) => {
+                // A group idle for longer than its retention is one the
+                // sweep may already have dropped: it starts over as a new
+                // group either way, so findings do not depend on when
+                // sweeps run (a `new_value` group learns again, a `spike`
+                // group has a first bucket again).
+                if group.last < hit.time.minus(correlation.retention()) {
+                    *group = Group {
+                        last: hit.time,
+                        state: GroupState::new(correlation, hit.time),
+                    };
+                }
+                group
+            }
             None => {
                 if self.groups.len() >= self.next_sweep.max(1024) || self.groups.len() >= max_groups
                 {
@@ -487,5 +638,211 @@ mod group_list {
     ) -> Result<HashMap<GroupKey, Group>, D::Error> {
         let entries: Vec<(GroupKey, Group)> = Vec::deserialize(d)?;
         Ok(entries.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlation::Threshold;
+
+    const MINUTE: i64 = 60_000_000;
+
+    fn correlation(kind: Kind, timespan: Option<Span>) -> Correlation {
+        Correlation {
+            kind,
+            group_by: Vec::new(),
+            timespan,
+            max_groups: None,
+        }
+    }
+
+    fn key() -> GroupKey {
+        vec![Box::<str>::from("g")].into_boxed_slice()
+    }
+
+    fn values_hit(minute: i64, id: &str, values: &[&str]) -> Hit {
+        Hit {
+            time: Timestamp(minute * MINUTE),
+            id: id.into(),
+            step: 0,
+            payload: Payload::Values(values.iter().map(|v| Box::<str>::from(*v)).collect()),
+        }
+    }
+
+    fn new_value_hit(minute: i64, value: &str) -> Hit {
+        Hit {
+            time: Timestamp(minute * MINUTE),
+            id: format!("e{minute}").into(),
+            step: 0,
+            payload: Payload::New {
+                key: value.into(),
+                shown: value.into(),
+                network: None,
+            },
+        }
+    }
+
+    #[test]
+    fn value_count_matches_a_scan_of_the_window() {
+        // Pseudo-random values with repeats, against a direct count of the
+        // distinct values whose latest sighting lies in the window.
+        let c = correlation(
+            Kind::ValueCount {
+                field: crate::fields::FieldId(0),
+                threshold: Threshold {
+                    gte: Some(u64::MAX),
+                    ..Threshold::default()
+                },
+            },
+            Some(Span(10 * MINUTE)),
+        );
+        let mut state = RuleState::default();
+        let mut seen: Vec<(i64, String)> = Vec::new();
+        let mut x: u64 = 7;
+        let mut minute = 0;
+        let mut modes = [0; 2];
+        for i in 0..3000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Now and then a pause that empties the window.
+            minute += if i % 400 == 399 { 11 } else { (x >> 63) as i64 };
+            let value = format!("v{}", (x >> 33) % 40);
+            state.hit(
+                &c,
+                100,
+                key(),
+                &values_hit(minute, &format!("e{i}"), &[&value]),
+            );
+            seen.retain(|(_, v)| *v != value);
+            seen.push((minute, value));
+            seen.retain(|(m, _)| *m >= minute - 10);
+            let GroupState::Values(window) = &state.groups[&key()].state else {
+                panic!("a value_count group");
+            };
+            assert_eq!(window.len(), seen.len(), "after hit {i}");
+            let queued = window.order.as_ref().map_or(0, |o| o.len());
+            assert!(queued <= 2 * window.len() + SCAN_UP_TO);
+            modes[usize::from(window.order.is_some())] += 1;
+            if let Some(order) = &window.order {
+                for (value, time, _) in window.iter() {
+                    assert!(order.iter().any(|(t, v)| t == &time && &**v == value));
+                }
+            }
+            // Saving and loading keeps the window, and its order.
+            if i % 500 == 0 {
+                let text = serde_json::to_string(&state).unwrap();
+                let loaded: RuleState = serde_json::from_str(&text).unwrap();
+                assert_eq!(loaded, state);
+                state = loaded;
+            }
+        }
+        // Both small windows (scanned) and large ones (in time order) occurred.
+        assert!(modes[0] > 100 && modes[1] > 100, "{modes:?}");
+    }
+
+    #[test]
+    fn value_count_with_many_values_in_one_window_stays_linear() {
+        // 30,000 distinct values in one 1d window: rescanning the window on
+        // every event would take some 450 million steps.
+        let c = correlation(
+            Kind::ValueCount {
+                field: crate::fields::FieldId(0),
+                threshold: Threshold {
+                    gte: Some(30_000),
+                    ..Threshold::default()
+                },
+            },
+            Some(Span(1440 * MINUTE)),
+        );
+        let mut state = RuleState::default();
+        let mut fired = None;
+        for i in 0..30_000i64 {
+            let hit = values_hit(i / 100, &format!("e{i}"), &[&format!("u{i}")]);
+            if let Some(fire) = state.hit(&c, 10, key(), &hit) {
+                fired = Some((i, fire));
+            }
+        }
+        let (at, fire) = fired.expect("the 30,000th value fires");
+        assert_eq!(at, 29_999);
+        assert_eq!(fire.count, 30_000);
+        assert_eq!(fire.start, Some(Timestamp(0)));
+        assert_eq!(fire.values.unwrap()[..2], ["u0", "u1"]);
+    }
+
+    #[test]
+    fn an_idle_group_starts_over_as_if_swept() {
+        // new_value, learning 1h, history 1d: retention is 1d.
+        let c = correlation(
+            Kind::NewValue {
+                fields: Vec::new(),
+                history: Span(1440 * MINUTE),
+                learning: Span(60 * MINUTE),
+                prefix_v4: None,
+                prefix_v6: None,
+            },
+            None,
+        );
+        // Idle for exactly the retention: still the same group, learned.
+        let mut kept = RuleState::default();
+        assert!(kept.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
+        assert!(kept.hit(&c, 10, key(), &new_value_hit(1440, "b")).is_some());
+        // Idle for longer: a new group, learning again, whether or not a
+        // sweep dropped it in between.
+        let mut idle = RuleState::default();
+        assert!(idle.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
+        assert!(idle.hit(&c, 10, key(), &new_value_hit(1441, "b")).is_none());
+        assert!(idle.hit(&c, 10, key(), &new_value_hit(1500, "c")).is_none());
+        assert!(idle.hit(&c, 10, key(), &new_value_hit(1501, "d")).is_some());
+        let mut swept = RuleState::default();
+        assert!(swept.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
+        swept.sweep(&c, 10, Timestamp(1441 * MINUTE));
+        assert!(swept.groups.is_empty());
+        assert!(
+            swept
+                .hit(&c, 10, key(), &new_value_hit(1441, "b"))
+                .is_none()
+        );
+        assert_eq!(
+            swept.groups,
+            idle_after(&c, &[(0, "a"), (1441, "b")]).groups
+        );
+
+        // spike, 1h buckets, 3h baseline: retention is 4h. A group idle
+        // for longer has a first bucket again, and a burst in it is quiet.
+        let c = correlation(
+            Kind::Spike {
+                zscore: 2.0,
+                min: 3,
+                buckets: 3,
+            },
+            Some(Span(60 * MINUTE)),
+        );
+        let spike_hit = |minute: i64| Hit {
+            time: Timestamp(minute * MINUTE),
+            id: format!("e{minute}").into(),
+            step: 0,
+            payload: Payload::None,
+        };
+        let burst = |state: &mut RuleState, start: i64| {
+            (0..5)
+                .filter_map(|k| state.hit(&c, 10, key(), &spike_hit(start + k)))
+                .count()
+        };
+        let mut kept = RuleState::default();
+        kept.hit(&c, 10, key(), &spike_hit(59));
+        assert_eq!(burst(&mut kept, 295), 1, "idle 4h: the baseline is zeros");
+        let mut idle = RuleState::default();
+        idle.hit(&c, 10, key(), &spike_hit(59));
+        assert_eq!(burst(&mut idle, 300), 0, "idle over 4h: a first bucket");
+    }
+
+    fn idle_after(c: &Correlation, hits: &[(i64, &str)]) -> RuleState {
+        let mut state = RuleState::default();
+        for (minute, value) in hits {
+            state.hit(c, 10, key(), &new_value_hit(*minute, value));
+        }
+        state
     }
 }

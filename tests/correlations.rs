@@ -1,0 +1,1584 @@
+//! Edge cases of every correlation type, through the library API: thresholds
+//! exactly met and one short, inclusive windows, windows across hour and day
+//! boundaries, identical timestamps, reset after firing, `suppress`, group
+//! keys, and the explanation fields each finding carries.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokenwatch::time::{Span, Timestamp};
+use tokenwatch::{Engine, Finding, Options, Outcome, RuleSet};
+
+const ISSUED: &str = "com.qlik.oauth-token.issued";
+const REVOKED: &str = "com.qlik.core.oauth-token.revoked";
+
+/// `2026-03-07T<hms>Z`.
+fn t(hms: &str) -> String {
+    format!("2026-03-07T{hms}Z")
+}
+
+/// `2026-03-08T<hms>Z`, the next day.
+fn t8(hms: &str) -> String {
+    format!("2026-03-08T{hms}Z")
+}
+
+/// `minutes` after 2026-03-07T00:00:00Z (a whole hour since the epoch).
+fn at_minute(minutes: i64) -> String {
+    const BASE: i64 = 1_772_841_600_000_000; // 2026-03-07T00:00:00Z
+    Timestamp(BASE + minutes * 60_000_000).to_rfc3339()
+}
+
+/// An event under construction.
+#[derive(Clone, Debug)]
+struct Ev(Value);
+
+impl Ev {
+    /// An issued token for client `c1`, owner `u1`, from 10.0.0.1, tenant `t1`.
+    fn issued(id: &str, time: &str) -> Ev {
+        Ev(json!({
+            "id": id,
+            "type": ISSUED,
+            "source": "com.qlik/edge-auth",
+            "specversion": "1.0",
+            "tenantid": "t1",
+            "time": time,
+            "originip": "10.0.0.1",
+            "data": {
+                "grantType": "authorization_code",
+                "issuedToClientId": "c1",
+                "resourceOwner": "u1",
+                "scopes": ["user_default"],
+                "deviceType": "Pixel"
+            }
+        }))
+    }
+
+    /// A revocation of `user`'s tokens in tenant `t1`.
+    fn revoked(id: &str, time: &str, user: &str) -> Ev {
+        Ev(json!({
+            "id": id,
+            "type": REVOKED,
+            "source": "com.qlik/edge-auth",
+            "specversion": "1.0",
+            "tenantid": "t1",
+            "time": time,
+            "data": {
+                "revokedAt": time,
+                "revokedContext": {"userId": user},
+                "revokedByBearer": false,
+                "issuedToClientId": "c1"
+            }
+        }))
+    }
+
+    /// Sets a dotted field, creating objects on the way.
+    fn set(mut self, path: &str, value: impl Into<Value>) -> Ev {
+        let mut node = &mut self.0;
+        let parts: Vec<&str> = path.split('.').collect();
+        for part in &parts[..parts.len() - 1] {
+            node = node
+                .as_object_mut()
+                .expect("an object on the path")
+                .entry(part.to_string())
+                .or_insert_with(|| json!({}));
+        }
+        node.as_object_mut()
+            .expect("an object holds the field")
+            .insert(parts[parts.len() - 1].to_owned(), value.into());
+        self
+    }
+
+    /// Removes a dotted field.
+    fn without(mut self, path: &str) -> Ev {
+        let mut node = &mut self.0;
+        let parts: Vec<&str> = path.split('.').collect();
+        for part in &parts[..parts.len() - 1] {
+            node = node.get_mut(*part).expect("the path exists");
+        }
+        node.as_object_mut()
+            .expect("an object holds the field")
+            .remove(parts[parts.len() - 1]);
+        self
+    }
+
+    fn client(self, client: &str) -> Ev {
+        self.set("data.issuedToClientId", client)
+    }
+
+    fn owner(self, owner: &str) -> Ev {
+        self.set("data.resourceOwner", owner)
+    }
+
+    fn tenant(self, tenant: &str) -> Ev {
+        self.set("tenantid", tenant)
+    }
+
+    fn ip(self, ip: &str) -> Ev {
+        self.set("originip", ip)
+    }
+
+    fn line(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+fn engine(yaml: &str) -> Engine {
+    let rules = RuleSet::from_yaml("correlations.yaml", yaml)
+        .unwrap_or_else(|e| panic!("rules compile: {e:?}\n{yaml}"));
+    Engine::with_options(
+        Arc::new(rules),
+        Options {
+            lateness: Span(60_000_000),
+            ..Options::default()
+        },
+    )
+}
+
+/// Feeds every event (each must be accepted) and flushes the reorder buffer.
+fn feed(engine: &mut Engine, events: &[Ev]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for event in events {
+        let outcome = engine.process(event.line().as_bytes(), &mut findings);
+        assert_eq!(outcome, Ok(Outcome::Accepted), "{}", event.line());
+    }
+    engine.finish(&mut findings);
+    findings
+}
+
+fn run(yaml: &str, events: &[Ev]) -> Vec<Finding> {
+    feed(&mut engine(yaml), events)
+}
+
+fn ids(finding: &Finding) -> Vec<&str> {
+    finding.events.iter().map(String::as_str).collect()
+}
+
+fn group(finding: &Finding) -> Vec<(&str, &str)> {
+    finding
+        .group
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref().unwrap_or("<null>")))
+        .collect()
+}
+
+fn window(finding: &Finding) -> (&str, &str) {
+    let w = finding
+        .window
+        .as_ref()
+        .expect("correlation findings have a window");
+    (w.start.as_str(), w.end.as_str())
+}
+
+/// `n` issued events one minute apart from `start` (a `t()` minute), ids `<prefix>1…`.
+fn burst(prefix: &str, start_minute: i64, n: usize) -> Vec<Ev> {
+    (0..n)
+        .map(|i| {
+            Ev::issued(
+                &format!("{prefix}{}", i + 1),
+                &at_minute(start_minute + i as i64),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// event_count
+
+fn event_count(condition: &str, extra: &str) -> String {
+    format!(
+        r#"
+id: burst
+title: Token burst
+severity: high
+tags: [attack.t1550.001]
+events: [com.qlik.oauth-token.issued]
+match:
+  issued:
+    data.grantType|exists: true
+correlation:
+  type: event_count
+  group-by: [tenantid, data.issuedToClientId]
+  timespan: 10m
+  condition: {condition}
+{extra}
+output: "client {{{{data.issuedToClientId}}}} minted {{{{count}}}} tokens in {{{{timespan}}}}"
+"#
+    )
+}
+
+#[test]
+fn event_count_fires_exactly_at_the_threshold_with_every_contract_field() {
+    let rules = event_count("{gte: 3}", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("e1", &t("10:00:00")),
+            Ev::issued("e2", &t("10:01:00")),
+            Ev::issued("e3", &t("10:02:30")),
+        ],
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(f.rule, "burst");
+    assert_eq!(f.title, "Token burst");
+    assert_eq!(f.severity, "high");
+    assert_eq!(f.tags, ["attack.t1550.001"]);
+    assert_eq!(f.count, 3);
+    assert_eq!(f.time.as_deref(), Some("2026-03-07T10:02:30Z"));
+    assert_eq!(f.tenantid, "t1");
+    assert_eq!(
+        group(f),
+        [("tenantid", "t1"), ("data.issuedToClientId", "c1")]
+    );
+    assert_eq!(window(f), ("2026-03-07T10:00:00Z", "2026-03-07T10:02:30Z"));
+    assert_eq!(ids(f), ["e1", "e2", "e3"]);
+    assert_eq!(f.message, "client c1 minted 3 tokens in 10m");
+    assert_eq!(
+        (&f.values, &f.value, &f.network, f.mean, f.stddev),
+        (&None, &None, &None, None, None)
+    );
+
+    // The JSON line has the contract's keys, in the contract's order.
+    assert_eq!(
+        f.to_json(),
+        concat!(
+            r#"{"rule":"burst","title":"Token burst","severity":"high","tags":["attack.t1550.001"],"#,
+            r#""time":"2026-03-07T10:02:30Z","tenantid":"t1","#,
+            r#""group":{"tenantid":"t1","data.issuedToClientId":"c1"},"count":3,"#,
+            r#""window":{"start":"2026-03-07T10:00:00Z","end":"2026-03-07T10:02:30Z"},"#,
+            r#""events":["e1","e2","e3"],"message":"client c1 minted 3 tokens in 10m"}"#
+        )
+    );
+
+    // One event short stays quiet.
+    let quiet = run(
+        &rules,
+        &[
+            Ev::issued("e1", &t("10:00:00")),
+            Ev::issued("e2", &t("10:01:00")),
+        ],
+    );
+    assert!(quiet.is_empty(), "{quiet:#?}");
+}
+
+#[test]
+fn event_count_gt_needs_one_more_than_the_bound() {
+    let rules = event_count("{gt: 3}", "");
+    assert!(run(&rules, &burst("e", 600, 3)).is_empty());
+    let findings = run(&rules, &burst("e", 600, 4));
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 4);
+    assert_eq!(ids(&findings[0]), ["e1", "e2", "e3", "e4"]);
+}
+
+#[test]
+fn event_count_eq_fires_at_the_value() {
+    let rules = event_count("{eq: 3}", "");
+    assert!(run(&rules, &burst("e", 600, 2)).is_empty());
+    let findings = run(&rules, &burst("e", 600, 3));
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 3);
+}
+
+#[test]
+fn event_count_ranges_need_every_bound() {
+    // gt 1 and lt 3: fires at 2 events.
+    let findings = run(&event_count("{gt: 1, lt: 3}", ""), &burst("e", 600, 2));
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 2);
+    // gte 3 and lte 4: the first count to satisfy it is 3.
+    let findings = run(&event_count("{gte: 3, lte: 4}", ""), &burst("e", 600, 3));
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 3);
+    // An empty range never fires.
+    assert!(run(&event_count("{gte: 4, lt: 4}", ""), &burst("e", 600, 8)).is_empty());
+}
+
+#[test]
+fn event_count_lt_alone_is_met_by_the_first_event_of_a_group() {
+    // Counts are checked as each event arrives, so an upper bound alone is
+    // met at once (count 1), and every event fires after the reset.
+    let findings = run(&event_count("{lt: 3}", ""), &burst("e", 600, 2));
+    assert_eq!(findings.len(), 2);
+    assert!(findings.iter().all(|f| f.count == 1));
+    let findings = run(&event_count("{lte: 2}", ""), &burst("e", 600, 1));
+    assert_eq!(findings.len(), 1);
+}
+
+#[test]
+fn event_count_window_is_inclusive_to_the_microsecond() {
+    let rules = event_count("{gte: 3}", "");
+    // The first event exactly 10m before the third still counts.
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("e1", &t("10:00:00")),
+            Ev::issued("e2", &t("10:05:00")),
+            Ev::issued("e3", &t("10:10:00")),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(window(&findings[0]).0, "2026-03-07T10:00:00Z");
+    // One microsecond later it has left the window.
+    let quiet = run(
+        &rules,
+        &[
+            Ev::issued("e1", &t("10:00:00")),
+            Ev::issued("e2", &t("10:05:00")),
+            Ev::issued("e3", &t("10:10:00.000001")),
+        ],
+    );
+    assert!(quiet.is_empty(), "{quiet:#?}");
+    // And one second later, too.
+    let quiet = run(
+        &rules,
+        &[
+            Ev::issued("e1", &t("10:00:00")),
+            Ev::issued("e2", &t("10:05:00")),
+            Ev::issued("e3", &t("10:10:01")),
+        ],
+    );
+    assert!(quiet.is_empty(), "{quiet:#?}");
+}
+
+#[test]
+fn event_count_window_straddles_hour_and_day_boundaries() {
+    let rules = event_count("{gte: 3}", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("h1", &t("10:57:00")),
+            Ev::issued("h2", &t("10:59:59")),
+            Ev::issued("h3", &t("11:03:00")),
+            Ev::issued("d1", &t("23:55:00")),
+            Ev::issued("d2", &t("23:59:59.999999")),
+            Ev::issued("d3", &t8("00:04:00")),
+        ],
+    );
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    assert_eq!(
+        window(&findings[0]),
+        ("2026-03-07T10:57:00Z", "2026-03-07T11:03:00Z")
+    );
+    assert_eq!(
+        window(&findings[1]),
+        ("2026-03-07T23:55:00Z", "2026-03-08T00:04:00Z")
+    );
+    assert_eq!(findings[1].time.as_deref(), Some("2026-03-08T00:04:00Z"));
+    assert_eq!(ids(&findings[1]), ["d1", "d2", "d3"]);
+}
+
+#[test]
+fn event_count_counts_events_at_identical_timestamps() {
+    let rules = event_count("{gte: 3}", "");
+    let same = t("10:00:00");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("a", &same),
+            Ev::issued("b", &same),
+            Ev::issued("c", &same),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        ids(&findings[0]),
+        ["a", "b", "c"],
+        "arrival order among ties"
+    );
+    assert_eq!(window(&findings[0]), (same.as_str(), same.as_str()));
+}
+
+#[test]
+fn event_count_follows_the_readme_timeline() {
+    // README "Timeline": 00:55, 00:59, 01:04 fire; 01:06 and 01:20 do not.
+    let findings = run(
+        &event_count("{gte: 3}", ""),
+        &[
+            Ev::issued("e1", &t("00:55:00")),
+            Ev::issued("e2", &t("00:59:00")),
+            Ev::issued("e3", &t("01:04:00")),
+            Ev::issued("e4", &t("01:06:00")),
+            Ev::issued("e5", &t("01:20:00")),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        window(&findings[0]),
+        ("2026-03-07T00:55:00Z", "2026-03-07T01:04:00Z")
+    );
+}
+
+#[test]
+fn event_count_resets_after_firing() {
+    let rules = event_count("{gte: 3}", "");
+    // e1..e3 fire; e4 and e5 alone are not three, though e2..e5 all lie
+    // within 10m; e6 completes a fresh window of e4, e5, e6.
+    let findings = run(&rules, &burst("e", 600, 6));
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    assert_eq!(ids(&findings[0]), ["e1", "e2", "e3"]);
+    assert_eq!(ids(&findings[1]), ["e4", "e5", "e6"]);
+    let findings = run(&rules, &burst("e", 600, 5));
+    assert_eq!(findings.len(), 1);
+}
+
+#[test]
+fn event_count_suppress_silences_the_same_group_only() {
+    let rules = event_count("{gte: 2}", "suppress: 30m");
+    let mut engine = engine(&rules);
+    let findings = feed(
+        &mut engine,
+        &[
+            // c1 fires at 10:01.
+            Ev::issued("a1", &t("10:00:00")),
+            Ev::issued("a2", &t("10:01:00")),
+            // c1 again: suppressed (within 30m of 10:01).
+            Ev::issued("a3", &t("10:10:00")),
+            Ev::issued("a4", &t("10:11:00")),
+            // c2 is another group: fires.
+            Ev::issued("b1", &t("10:12:00")).client("c2"),
+            Ev::issued("b2", &t("10:13:00")).client("c2"),
+            // c1 at 10:31, exactly 30m after its finding: no longer suppressed.
+            Ev::issued("a5", &t("10:30:00")),
+            Ev::issued("a6", &t("10:31:00")),
+        ],
+    );
+    let got: Vec<(Vec<&str>, &str)> = findings
+        .iter()
+        .map(|f| (ids(f), f.group[1].1.as_deref().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (vec!["a1", "a2"], "c1"),
+            (vec!["b1", "b2"], "c2"),
+            (vec!["a5", "a6"], "c1"),
+        ]
+    );
+    let stats = engine.stats();
+    assert_eq!(stats.rules[0].findings, 3);
+    assert_eq!(stats.rules[0].suppressed, 1);
+}
+
+#[test]
+fn event_count_suppressed_firing_still_resets_the_window() {
+    // The window starts again empty when the rule fires, whether or not the
+    // finding is suppressed: after the suppressed a3, a4 pair, a5 (past the
+    // suppression) needs a complete burst of its own.
+    let rules = event_count("{gte: 2}", "suppress: 5m");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("a1", &t("10:00:00")),
+            Ev::issued("a2", &t("10:01:00")), // fires
+            Ev::issued("a3", &t("10:02:00")),
+            Ev::issued("a4", &t("10:03:00")), // fires, suppressed; window emptied
+            Ev::issued("a5", &t("10:07:00")), // alone in its window
+        ],
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(ids(&findings[0]), ["a1", "a2"]);
+}
+
+#[test]
+fn event_count_event_without_a_group_by_field_does_not_take_part() {
+    let rules = event_count("{gte: 3}", "");
+    let mut engine = engine(&rules);
+    let findings = feed(
+        &mut engine,
+        &[
+            Ev::issued("e1", &t("10:00:00")),
+            Ev::issued("x1", &t("10:00:30")).without("data.issuedToClientId"),
+            Ev::issued("e2", &t("10:01:00")),
+            Ev::issued("x2", &t("10:01:30")).without("data.issuedToClientId"),
+            Ev::issued("x3", &t("10:01:40")).without("data.issuedToClientId"),
+        ],
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert_eq!(engine.stats().rules[0].groups, 1);
+    let findings = feed(&mut engine, &[Ev::issued("e3", &t("10:02:00"))]);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(ids(&findings[0]), ["e1", "e2", "e3"]);
+}
+
+#[test]
+fn event_count_groups_are_isolated_by_tenant_and_client() {
+    let rules = event_count("{gte: 3}", "");
+    let mut engine = engine(&rules);
+    let findings = feed(
+        &mut engine,
+        &[
+            Ev::issued("a1", &t("10:00:00")),
+            Ev::issued("b1", &t("10:00:10")).tenant("t2"),
+            Ev::issued("c1", &t("10:00:20")).client("c2"),
+            Ev::issued("a2", &t("10:01:00")),
+            Ev::issued("b2", &t("10:01:10")).tenant("t2"),
+            Ev::issued("c2", &t("10:01:20")).client("c2"),
+        ],
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert_eq!(engine.stats().rules[0].groups, 3);
+    let findings = feed(
+        &mut engine,
+        &[Ev::issued("b3", &t("10:02:00")).tenant("t2")],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        group(&findings[0]),
+        [("tenantid", "t2"), ("data.issuedToClientId", "c1")]
+    );
+    assert_eq!(findings[0].tenantid, "t2");
+    assert_eq!(ids(&findings[0]), ["b1", "b2", "b3"]);
+}
+
+#[test]
+fn event_count_without_group_by_has_one_group() {
+    let rules = r#"
+id: all-tokens
+title: Any three tokens
+severity: low
+match:
+  issued:
+    data.grantType|exists: true
+correlation:
+  type: event_count
+  timespan: 1m
+  condition: {gte: 3}
+"#;
+    let findings = run(
+        rules,
+        &[
+            Ev::issued("a", &t("10:00:00")),
+            Ev::issued("b", &t("10:00:10")).tenant("t2"),
+            Ev::issued("c", &t("10:00:20")).client("c9"),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    assert!(findings[0].group.is_empty());
+    assert_eq!(
+        findings[0].message, "Any three tokens",
+        "the title without output"
+    );
+}
+
+#[test]
+fn event_count_counts_only_events_the_rule_matches() {
+    let rules = r#"
+id: impersonation-burst
+title: Impersonation burst
+severity: high
+match:
+  impersonation:
+    data.grantType: urn:qlik:oauth:user-impersonation
+correlation:
+  type: event_count
+  group-by: [data.issuedToClientId]
+  timespan: 10m
+  condition: {gte: 2}
+"#;
+    let imp = |id: &str, time: &str| {
+        Ev::issued(id, time).set("data.grantType", "urn:qlik:oauth:user-impersonation")
+    };
+    let findings = run(
+        rules,
+        &[
+            imp("i1", &t("10:00:00")),
+            Ev::issued("n1", &t("10:01:00")),
+            Ev::revoked("r1", &t("10:01:30"), "u1"),
+            imp("i2", &t("10:02:00")),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(ids(&findings[0]), ["i1", "i2"]);
+}
+
+#[test]
+fn event_count_evidence_is_capped_at_twenty() {
+    let findings = run(&event_count("{gte: 25}", ""), &burst("e", 0, 25));
+    assert_eq!(findings.len(), 0, "25 one-minute steps do not fit 10m");
+    let events: Vec<Ev> = (0..25)
+        .map(|i| Ev::issued(&format!("e{i}"), &t(&format!("10:00:{i:02}"))))
+        .collect();
+    let findings = run(&event_count("{gte: 25}", ""), &events);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 25);
+    assert_eq!(findings[0].events.len(), 20);
+    assert_eq!(findings[0].events[0], "e0");
+}
+
+// ---------------------------------------------------------------------------
+// value_count
+
+fn value_count(condition: &str, extra: &str) -> String {
+    format!(
+        r#"
+id: fanout
+title: One client, many users
+severity: high
+events: [com.qlik.oauth-token.issued]
+match:
+  issued:
+    data.grantType|exists: true
+correlation:
+  type: value_count
+  group-by: [tenantid, data.issuedToClientId]
+  timespan: 10m
+  condition: {condition}
+{extra}
+output: "client {{{{data.issuedToClientId}}}} served {{{{count}}}} users in {{{{timespan}}}}: {{{{values}}}}"
+"#
+    )
+}
+
+fn users(spec: &[(&str, &str, &str)]) -> Vec<Ev> {
+    spec.iter()
+        .map(|(id, time, owner)| Ev::issued(id, time).owner(owner))
+        .collect()
+}
+
+#[test]
+fn value_count_fires_at_the_threshold_of_distinct_values() {
+    let rules = value_count("{field: data.resourceOwner, gte: 3}", "");
+    let findings = run(
+        &rules,
+        &users(&[
+            ("e1", &t("10:00:00"), "u1"),
+            ("e2", &t("10:01:00"), "u2"),
+            ("e3", &t("10:02:00"), "u2"),
+            ("e4", &t("10:03:00"), "u3"),
+        ]),
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(f.count, 3);
+    assert_eq!(
+        f.values.as_deref(),
+        Some(&["u1".to_owned(), "u2".to_owned(), "u3".to_owned()][..])
+    );
+    assert_eq!(ids(f), ["e1", "e3", "e4"], "the latest event of each value");
+    assert_eq!(window(f), ("2026-03-07T10:00:00Z", "2026-03-07T10:03:00Z"));
+    assert_eq!(f.time.as_deref(), Some("2026-03-07T10:03:00Z"));
+    assert_eq!(
+        group(f),
+        [("tenantid", "t1"), ("data.issuedToClientId", "c1")]
+    );
+    assert_eq!(f.message, "client c1 served 3 users in 10m: u1, u2, u3");
+    let json: Value = serde_json::from_str(&f.to_json()).unwrap();
+    assert_eq!(json["values"], json!(["u1", "u2", "u3"]));
+
+    // Repeats of a value do not count: four events, two users.
+    let quiet = run(
+        &rules,
+        &users(&[
+            ("e1", &t("10:00:00"), "u1"),
+            ("e2", &t("10:01:00"), "u2"),
+            ("e3", &t("10:02:00"), "u1"),
+            ("e4", &t("10:03:00"), "u2"),
+        ]),
+    );
+    assert!(quiet.is_empty(), "{quiet:#?}");
+}
+
+#[test]
+fn value_count_gt_eq_and_ranges() {
+    let spec = |n: usize| -> Vec<Ev> {
+        (0..n)
+            .map(|i| {
+                Ev::issued(&format!("e{i}"), &at_minute(600 + i as i64)).owner(&format!("u{i}"))
+            })
+            .collect()
+    };
+    let gt = value_count("{field: data.resourceOwner, gt: 3}", "");
+    assert!(run(&gt, &spec(3)).is_empty());
+    assert_eq!(run(&gt, &spec(4))[0].count, 4);
+    let eq = value_count("{field: data.resourceOwner, eq: 2}", "");
+    assert!(run(&eq, &spec(1)).is_empty());
+    assert_eq!(run(&eq, &spec(2))[0].count, 2);
+    let range = value_count("{field: data.resourceOwner, gt: 2, lte: 5}", "");
+    assert!(run(&range, &spec(2)).is_empty());
+    let findings = run(&range, &spec(3));
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 3);
+}
+
+#[test]
+fn value_count_window_is_inclusive_and_uses_each_values_latest_time() {
+    let rules = value_count("{field: data.resourceOwner, gte: 3}", "");
+    let findings = run(
+        &rules,
+        &users(&[
+            ("e1", &t("10:00:00"), "u1"),
+            ("e2", &t("10:05:00"), "u2"),
+            ("e3", &t("10:10:00"), "u3"),
+        ]),
+    );
+    assert_eq!(findings.len(), 1, "u1 exactly 10m before counts");
+    let quiet = run(
+        &rules,
+        &users(&[
+            ("e1", &t("10:00:00"), "u1"),
+            ("e2", &t("10:05:00"), "u2"),
+            ("e3", &t("10:10:00.000001"), "u3"),
+        ]),
+    );
+    assert!(quiet.is_empty(), "{quiet:#?}");
+    // u1 seen again at 10:04 keeps it inside the window ending at 10:12.
+    let findings = run(
+        &rules,
+        &users(&[
+            ("e1", &t("10:00:00"), "u1"),
+            ("e2", &t("10:04:00"), "u1"),
+            ("e3", &t("10:05:00"), "u2"),
+            ("e4", &t("10:12:00"), "u3"),
+        ]),
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(ids(&findings[0]), ["e2", "e3", "e4"]);
+    assert_eq!(window(&findings[0]).0, "2026-03-07T10:04:00Z");
+}
+
+#[test]
+fn value_count_straddles_midnight_and_counts_identical_timestamps() {
+    let rules = value_count("{field: data.resourceOwner, gte: 3}", "");
+    let findings = run(
+        &rules,
+        &users(&[
+            ("e1", &t("23:55:00"), "u1"),
+            ("e2", &t8("00:00:00"), "u2"),
+            ("e3", &t8("00:04:59"), "u3"),
+        ]),
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        window(&findings[0]),
+        ("2026-03-07T23:55:00Z", "2026-03-08T00:04:59Z")
+    );
+    let same = t("10:00:00");
+    let findings = run(
+        &rules,
+        &users(&[("a", &same, "u1"), ("b", &same, "u2"), ("c", &same, "u3")]),
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(ids(&findings[0]), ["a", "b", "c"]);
+}
+
+#[test]
+fn value_count_resets_after_firing_and_respects_suppress() {
+    let rules = value_count("{field: data.resourceOwner, gte: 2}", "suppress: 1h");
+    let mut engine = engine(&rules);
+    let findings = feed(
+        &mut engine,
+        &users(&[
+            ("e1", &t("10:00:00"), "u1"),
+            ("e2", &t("10:01:00"), "u2"), // fires
+            ("e3", &t("10:02:00"), "u2"), // window restarted: one value
+            ("x1", &t("10:02:30"), "u7"),
+        ]),
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].values.as_ref().unwrap(), &["u1", "u2"]);
+    // e3 (u2) and x1 (u7) completed a second window: suppressed for c1.
+    assert_eq!(engine.stats().rules[0].suppressed, 1);
+    // Another client is not suppressed.
+    let findings = feed(
+        &mut engine,
+        &[
+            Ev::issued("o1", &t("10:03:00")).client("c2").owner("u1"),
+            Ev::issued("o2", &t("10:04:00")).client("c2").owner("u2"),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(group(&findings[0])[1], ("data.issuedToClientId", "c2"));
+}
+
+#[test]
+fn value_count_event_without_the_field_or_group_does_not_take_part() {
+    let rules = value_count("{field: data.resourceOwner, gte: 2}", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("e1", &t("10:00:00")).owner("u1"),
+            Ev::issued("x1", &t("10:00:30")).without("data.resourceOwner"),
+            Ev::issued("x2", &t("10:00:40"))
+                .owner("u9")
+                .without("data.issuedToClientId"),
+        ],
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn value_count_counts_each_element_of_an_array_field() {
+    let rules = value_count("{field: data.scopes, gte: 3}", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("e1", &t("10:00:00")).set("data.scopes", json!(["a", "b"])),
+            Ev::issued("e2", &t("10:00:01")).set("data.scopes", json!(["b", "c"])),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 3);
+    assert_eq!(findings[0].values.as_ref().unwrap(), &["a", "b", "c"]);
+}
+
+#[test]
+fn value_count_groups_are_isolated() {
+    let rules = value_count("{field: data.resourceOwner, gte: 2}", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("a", &t("10:00:00")).owner("u1"),
+            Ev::issued("b", &t("10:00:01")).owner("u2").tenant("t2"),
+            Ev::issued("c", &t("10:00:02")).owner("u3").client("c2"),
+        ],
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+// ---------------------------------------------------------------------------
+// temporal_ordered and temporal
+
+fn sequence(kind: &str, timespan: &str, extra: &str) -> String {
+    format!(
+        r#"
+id: revoke-then-reissue
+title: Token reissued after revocation
+severity: medium
+match:
+  revoke:
+    type: [com.qlik.oauth-token.revoked, com.qlik.core.oauth-token.revoked]
+  reissue:
+    type: [com.qlik.oauth-token.issued, com.qlik.core.oauth-token.issued]
+correlation:
+  type: {kind}
+  steps: [revoke, reissue]
+  aliases:
+    user:
+      revoke: data.revokedContext.userId
+      reissue: data.resourceOwner
+  group-by: [tenantid, user]
+  timespan: {timespan}
+{extra}
+output: "{{{{count}}}} steps for {{{{data.resourceOwner}}}} within {{{{timespan}}}}"
+"#
+    )
+}
+
+#[test]
+fn ordered_alias_joins_a_revoke_with_a_later_issue() {
+    let rules = sequence("temporal_ordered", "1h", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::revoked("r1", &t("10:00:00"), "u1"),
+            Ev::issued("i1", &t("10:30:00")).owner("u1"),
+        ],
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(f.count, 2);
+    assert_eq!(ids(f), ["r1", "i1"]);
+    assert_eq!(group(f), [("tenantid", "t1"), ("user", "u1")]);
+    assert_eq!(window(f), ("2026-03-07T10:00:00Z", "2026-03-07T10:30:00Z"));
+    assert_eq!(f.time.as_deref(), Some("2026-03-07T10:30:00Z"));
+    assert_eq!(f.message, "2 steps for u1 within 1h");
+}
+
+#[test]
+fn ordered_wrong_order_or_other_user_stays_quiet() {
+    let rules = sequence("temporal_ordered", "1h", "");
+    let quiet = run(
+        &rules,
+        &[
+            Ev::issued("i1", &t("10:00:00")).owner("u1"),
+            Ev::revoked("r1", &t("10:30:00"), "u1"),
+            Ev::revoked("r2", &t("10:31:00"), "u2"),
+            Ev::issued("i2", &t("10:32:00")).owner("u3"),
+        ],
+    );
+    assert!(quiet.is_empty(), "{quiet:#?}");
+    // The same events in another tenant do not join.
+    let quiet = run(
+        &rules,
+        &[
+            Ev::revoked("r1", &t("10:00:00"), "u1"),
+            Ev::issued("i1", &t("10:01:00")).owner("u1").tenant("t2"),
+        ],
+    );
+    assert!(quiet.is_empty(), "{quiet:#?}");
+}
+
+#[test]
+fn ordered_window_is_inclusive() {
+    let rules = sequence("temporal_ordered", "1h", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::revoked("r1", &t("10:00:00"), "u1"),
+            Ev::issued("i1", &t("11:00:00")).owner("u1"),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    let quiet = run(
+        &rules,
+        &[
+            Ev::revoked("r1", &t("10:00:00"), "u1"),
+            Ev::issued("i1", &t("11:00:00.000001")).owner("u1"),
+        ],
+    );
+    assert!(quiet.is_empty());
+    let quiet = run(
+        &rules,
+        &[
+            Ev::revoked("r1", &t("10:00:00"), "u1"),
+            Ev::issued("i1", &t("11:00:01")).owner("u1"),
+        ],
+    );
+    assert!(quiet.is_empty());
+}
+
+#[test]
+fn ordered_straddles_midnight_and_a_later_revoke_restarts_the_sequence() {
+    let rules = sequence("temporal_ordered", "10m", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::revoked("r0", &t("23:40:00"), "u1"),
+            Ev::revoked("r1", &t("23:55:00"), "u1"),
+            Ev::issued("i1", &t8("00:04:00")).owner("u1"),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(ids(&findings[0]), ["r1", "i1"]);
+    assert_eq!(
+        window(&findings[0]),
+        ("2026-03-07T23:55:00Z", "2026-03-08T00:04:00Z")
+    );
+}
+
+#[test]
+fn ordered_identical_timestamps_follow_arrival_order() {
+    let rules = sequence("temporal_ordered", "10m", "");
+    let same = t("10:00:00");
+    let findings = run(
+        &rules,
+        &[
+            Ev::revoked("r1", &same, "u1"),
+            Ev::issued("i1", &same).owner("u1"),
+        ],
+    );
+    assert_eq!(findings.len(), 1, "a step at the same time comes after");
+    let quiet = run(
+        &rules,
+        &[
+            Ev::issued("i1", &same).owner("u1"),
+            Ev::revoked("r1", &same, "u1"),
+        ],
+    );
+    assert!(quiet.is_empty(), "{quiet:#?}");
+}
+
+#[test]
+fn ordered_resets_after_firing() {
+    let rules = sequence("temporal_ordered", "1h", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::revoked("r1", &t("10:00:00"), "u1"),
+            Ev::issued("i1", &t("10:01:00")).owner("u1"),
+            // The revoke was used up: a second issue needs a new revoke.
+            Ev::issued("i2", &t("10:02:00")).owner("u1"),
+            Ev::revoked("r2", &t("10:03:00"), "u1"),
+            Ev::issued("i3", &t("10:04:00")).owner("u1"),
+        ],
+    );
+    let got: Vec<Vec<&str>> = findings.iter().map(ids).collect();
+    assert_eq!(got, [vec!["r1", "i1"], vec!["r2", "i3"]]);
+}
+
+#[test]
+fn ordered_suppress_is_per_group() {
+    let rules = sequence("temporal_ordered", "1h", "suppress: 1h");
+    let findings = run(
+        &rules,
+        &[
+            Ev::revoked("r1", &t("10:00:00"), "u1"),
+            Ev::issued("i1", &t("10:01:00")).owner("u1"),
+            Ev::revoked("r2", &t("10:02:00"), "u1"),
+            Ev::issued("i2", &t("10:03:00")).owner("u1"), // suppressed
+            Ev::revoked("r3", &t("10:04:00"), "u2"),
+            Ev::issued("i3", &t("10:05:00")).owner("u2"),
+        ],
+    );
+    let got: Vec<Vec<&str>> = findings.iter().map(ids).collect();
+    assert_eq!(got, [vec!["r1", "i1"], vec!["r3", "i3"]]);
+}
+
+#[test]
+fn ordered_event_missing_its_alias_field_does_not_take_part() {
+    let rules = sequence("temporal_ordered", "1h", "");
+    let findings = run(
+        &rules,
+        &[
+            // A revocation by client id only: no userId, so no user group.
+            Ev::revoked("r1", &t("10:00:00"), "u1")
+                .set("data.revokedContext", json!({"clientId": "c1"})),
+            Ev::issued("i1", &t("10:01:00")).owner("u1"),
+            Ev::issued("i2", &t("10:01:30")).without("data.resourceOwner"),
+        ],
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn ordered_three_steps_need_the_middle_one() {
+    let rules = r#"
+id: three
+title: a then b then c
+severity: low
+match:
+  a:
+    data.grantType: a
+  b:
+    data.grantType: b
+  c:
+    data.grantType: c
+correlation:
+  type: temporal_ordered
+  steps: [a, b, c]
+  group-by: [data.issuedToClientId]
+  timespan: 10m
+"#;
+    let g = |id: &str, time: &str, grant: &str| Ev::issued(id, time).set("data.grantType", grant);
+    let quiet = run(
+        rules,
+        &[
+            g("1", &t("10:00:00"), "a"),
+            g("2", &t("10:01:00"), "c"),
+            g("3", &t("10:02:00"), "b"),
+        ],
+    );
+    assert!(quiet.is_empty(), "{quiet:#?}");
+    let findings = run(
+        rules,
+        &[
+            g("1", &t("10:00:00"), "a"),
+            g("2", &t("10:01:00"), "b"),
+            g("3", &t("10:02:00"), "a"),
+            g("4", &t("10:03:00"), "c"),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 3);
+    assert_eq!(ids(&findings[0]), ["1", "2", "4"]);
+}
+
+#[test]
+fn temporal_fires_in_any_order() {
+    let rules = sequence("temporal", "1h", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("i1", &t("10:00:00")).owner("u1"),
+            Ev::revoked("r1", &t("10:20:00"), "u1"),
+        ],
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(f.count, 2);
+    assert_eq!(ids(f), ["i1", "r1"], "in time order");
+    assert_eq!(group(f), [("tenantid", "t1"), ("user", "u1")]);
+    assert_eq!(window(f), ("2026-03-07T10:00:00Z", "2026-03-07T10:20:00Z"));
+    assert_eq!(
+        run(
+            &rules,
+            &[
+                Ev::revoked("r1", &t("10:00:00"), "u1"),
+                Ev::issued("i1", &t("10:20:00")).owner("u1"),
+            ],
+        )
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn temporal_window_is_inclusive_and_straddles_midnight() {
+    let rules = sequence("temporal", "10m", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("i1", &t("23:55:00")).owner("u1"),
+            Ev::revoked("r1", &t8("00:05:00"), "u1"),
+        ],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        window(&findings[0]),
+        ("2026-03-07T23:55:00Z", "2026-03-08T00:05:00Z")
+    );
+    let quiet = run(
+        &rules,
+        &[
+            Ev::issued("i1", &t("23:55:00")).owner("u1"),
+            Ev::revoked("r1", &t8("00:05:00.000001"), "u1"),
+        ],
+    );
+    assert!(quiet.is_empty());
+}
+
+#[test]
+fn temporal_identical_timestamps_fire_either_way() {
+    let rules = sequence("temporal", "10m", "");
+    let same = t("10:00:00");
+    for events in [
+        [
+            Ev::issued("i1", &same).owner("u1"),
+            Ev::revoked("r1", &same, "u1"),
+        ],
+        [
+            Ev::revoked("r1", &same, "u1"),
+            Ev::issued("i1", &same).owner("u1"),
+        ],
+    ] {
+        assert_eq!(run(&rules, &events).len(), 1);
+    }
+}
+
+#[test]
+fn temporal_resets_after_firing_and_keeps_groups_apart() {
+    let rules = sequence("temporal", "1h", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("i1", &t("10:00:00")).owner("u1"),
+            Ev::revoked("r1", &t("10:01:00"), "u1"), // fires
+            Ev::issued("i2", &t("10:02:00")).owner("u1"), // needs a new revoke
+            Ev::revoked("x1", &t("10:03:00"), "u2"), // another user
+            Ev::issued("i3", &t("10:04:00")).owner("u1"),
+            Ev::revoked("r2", &t("10:05:00"), "u1"), // fires with i3
+        ],
+    );
+    let got: Vec<Vec<&str>> = findings.iter().map(ids).collect();
+    assert_eq!(got, [vec!["i1", "r1"], vec!["i3", "r2"]]);
+}
+
+// ---------------------------------------------------------------------------
+// new_value
+
+fn new_value(field: &str, extra: &str) -> String {
+    format!(
+        r#"
+id: new-origin
+title: Token from a new origin
+severity: medium
+events: [com.qlik.oauth-token.issued]
+match:
+  issued:
+    data.grantType|exists: true
+correlation:
+  type: new_value
+  group-by: [tenantid, data.resourceOwner]
+  field: {field}
+  learning: 1h
+  history: 1d
+{extra}
+output: "{{{{data.resourceOwner}}}} from new {{{{value}}}} ({{{{network}}}})"
+"#
+    )
+}
+
+#[test]
+fn new_value_learns_per_group_from_its_own_first_event() {
+    let rules = new_value("originip", "");
+    let mut engine = engine(&rules);
+    let findings = feed(
+        &mut engine,
+        &[
+            // u1 learns from 10:00 to 11:00.
+            Ev::issued("a1", &t("10:00:00")).ip("10.0.0.1"),
+            Ev::issued("a2", &t("10:30:00")).ip("10.0.0.2"),
+            // u2 appears at 10:45: a brand-new group is learning, not anomalous.
+            Ev::issued("b1", &t("10:45:00")).owner("u2").ip("10.9.9.9"),
+            // One microsecond before the end of u1's learning.
+            Ev::issued("a3", &t("10:59:59.999999")).ip("10.0.0.3"),
+            // 11:00 exactly: u1 has learned; a known value stays quiet...
+            Ev::issued("a4", &t("11:00:00")).ip("10.0.0.2"),
+            // ...and a new one fires.
+            Ev::issued("a5", &t("11:00:00")).ip("10.0.0.4"),
+            // u2 is still learning at 11:30 (its own first event was 10:45).
+            Ev::issued("b2", &t("11:30:00")).owner("u2").ip("10.9.9.8"),
+            // u2 learned at 11:45.
+            Ev::issued("b3", &t("11:45:00")).owner("u2").ip("10.9.9.7"),
+        ],
+    );
+    let got: Vec<(&str, &str)> = findings
+        .iter()
+        .map(|f| (f.events[0].as_str(), f.value.as_deref().unwrap()))
+        .collect();
+    assert_eq!(got, [("a5", "10.0.0.4"), ("b3", "10.9.9.7")]);
+    let f = &findings[0];
+    assert_eq!(f.count, 1);
+    assert_eq!(f.network, None);
+    assert_eq!(group(f), [("tenantid", "t1"), ("data.resourceOwner", "u1")]);
+    assert_eq!(window(f), ("2026-03-07T11:00:00Z", "2026-03-07T11:00:00Z"));
+    assert_eq!(f.time.as_deref(), Some("2026-03-07T11:00:00Z"));
+    assert_eq!(f.message, "u1 from new 10.0.0.4 ()");
+    let json: Value = serde_json::from_str(&f.to_json()).unwrap();
+    assert_eq!(json["value"], "10.0.0.4");
+    assert!(json.get("network").is_none());
+    // A value is new only once.
+    let findings = feed(
+        &mut engine,
+        &[Ev::issued("a6", &t("11:10:00")).ip("10.0.0.4")],
+    );
+    assert!(findings.is_empty());
+}
+
+#[test]
+fn new_value_group_that_only_ever_sees_one_value_never_fires() {
+    let rules = new_value("originip", "");
+    let events: Vec<Ev> = (0..48)
+        .map(|i| Ev::issued(&format!("e{i}"), &at_minute(i * 30)))
+        .collect();
+    assert!(run(&rules, &events).is_empty());
+}
+
+#[test]
+fn new_value_history_expiry_makes_an_old_value_new_again() {
+    let rules = new_value("originip", "");
+    let base = [
+        Ev::issued("a1", &t("00:00:00")).ip("10.0.0.1"),
+        Ev::issued("a2", &t("00:30:00")).ip("10.0.0.2"),
+    ];
+    // 10.0.0.1 last seen at 00:00; exactly 1d later it is still known.
+    let mut events = base.to_vec();
+    events.push(Ev::issued("a3", &t8("00:00:00")).ip("10.0.0.1"));
+    assert!(run(&rules, &events).is_empty());
+    // One microsecond past the history it is new again.
+    let mut events = base.to_vec();
+    events.push(Ev::issued("a3", &t8("00:00:00.000001")).ip("10.0.0.1"));
+    let findings = run(&rules, &events);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].value.as_deref(), Some("10.0.0.1"));
+    // Seeing a value again renews it: 23:00 keeps 10.0.0.1 known on the 8th.
+    let mut events = base.to_vec();
+    events.push(Ev::issued("a3", &t("23:00:00")).ip("10.0.0.1"));
+    events.push(Ev::issued("a4", &t8("12:00:00")).ip("10.0.0.1"));
+    assert!(run(&rules, &events).is_empty());
+}
+
+#[test]
+fn new_value_prefix_compares_by_network_and_reports_it() {
+    let rules = new_value("originip", "  prefix: 24");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("a1", &t("10:00:00")).ip("192.0.2.10"),
+            Ev::issued("a2", &t("12:00:00")).ip("192.0.2.200"),
+            Ev::issued("a3", &t("12:01:00")).ip("192.0.3.1"),
+            Ev::issued("a4", &t("12:02:00")).ip("192.0.3.99"),
+            Ev::issued("a5", &t("12:03:00")).ip("2001:db8:1:2::1"),
+            Ev::issued("a6", &t("12:04:00")).ip("2001:db8:1:2:ffff::9"),
+            Ev::issued("a7", &t("12:05:00")).ip("2001:db8:1:3::1"),
+        ],
+    );
+    let got: Vec<(&str, &str, &str)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f.events[0].as_str(),
+                f.value.as_deref().unwrap(),
+                f.network.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a3", "192.0.3.1", "192.0.3.0/24"),
+            ("a5", "2001:db8:1:2::1", "2001:db8:1:2::/64"),
+            ("a7", "2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ]
+    );
+    assert_eq!(findings[0].message, "u1 from new 192.0.3.1 (192.0.3.0/24)");
+    let json: Value = serde_json::from_str(&findings[0].to_json()).unwrap();
+    assert_eq!(json["value"], "192.0.3.1");
+    assert_eq!(json["network"], "192.0.3.0/24");
+}
+
+#[test]
+fn new_value_of_a_list_of_fields_tracks_the_combination() {
+    let rules = new_value("[originip, data.deviceType]", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("a1", &t("10:00:00")),
+            Ev::issued("a2", &t("10:10:00")).set("data.deviceType", "Laptop"),
+            // Both parts known, but not together: a new combination.
+            Ev::issued("a3", &t("12:00:00"))
+                .ip("10.0.0.2")
+                .set("data.deviceType", "Laptop"),
+            Ev::issued("a4", &t("12:01:00")).set("data.deviceType", "Laptop"),
+            Ev::issued("a5", &t("12:02:00"))
+                .ip("10.0.0.2")
+                .set("data.deviceType", "Pixel"),
+        ],
+    );
+    let got: Vec<(&str, &str)> = findings
+        .iter()
+        .map(|f| (f.events[0].as_str(), f.value.as_deref().unwrap()))
+        .collect();
+    assert_eq!(got, [("a3", "10.0.0.2|Laptop"), ("a5", "10.0.0.2|Pixel")]);
+    // An event missing one of the fields does not take part.
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("a1", &t("10:00:00")),
+            Ev::issued("a2", &t("12:00:00"))
+                .ip("10.0.0.9")
+                .without("data.deviceType"),
+        ],
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn new_value_groups_are_isolated_and_need_their_group_by_fields() {
+    let rules = new_value("originip", "");
+    let mut engine = engine(&rules);
+    let findings = feed(
+        &mut engine,
+        &[
+            Ev::issued("a1", &t("08:00:00")).ip("10.0.0.1"),
+            Ev::issued("b1", &t("08:00:00")).tenant("t2").ip("10.0.0.2"),
+            // 10.0.0.2 is known for t2/u1 but new for t1/u1.
+            Ev::issued("a2", &t("10:00:00")).ip("10.0.0.2"),
+            Ev::issued("b2", &t("10:00:00")).tenant("t2").ip("10.0.0.2"),
+            // No owner: no group, no part in the correlation.
+            Ev::issued("x1", &t("10:00:00"))
+                .without("data.resourceOwner")
+                .ip("10.0.0.3"),
+        ],
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].events, ["a2"]);
+    assert_eq!(engine.stats().rules[0].groups, 2);
+}
+
+#[test]
+fn new_value_group_idle_past_its_history_learns_again_however_many_groups_there_are() {
+    // u1 is seen on the 7th, then not for over a day (history 1d, learning
+    // 1h). Its state has expired: whether or not a sweep of expired groups
+    // dropped it meanwhile (sweeps run as the number of groups grows), u1
+    // starts over and learns again.
+    let rules = new_value("originip", "");
+    let mut quiet_stream = vec![Ev::issued("a1", &t("10:00:00")).ip("10.0.0.1")];
+    let mut busy_stream = quiet_stream.clone();
+    // 1,500 other users appear on the 8th, after u1's state expired.
+    busy_stream.extend(
+        (0..1500).map(|i| Ev::issued(&format!("o{i}"), &t8("11:00:00")).owner(&format!("x{i}"))),
+    );
+    for stream in [&mut quiet_stream, &mut busy_stream] {
+        stream.push(Ev::issued("a2", &t8("12:00:00")).ip("10.0.0.2"));
+        stream.push(Ev::issued("a3", &t8("12:30:00")).ip("10.0.0.3"));
+        stream.push(Ev::issued("a4", &t8("13:00:00")).ip("10.0.0.4"));
+    }
+    for stream in [&quiet_stream, &busy_stream] {
+        let got: Vec<String> = run(&rules, stream)
+            .iter()
+            .map(|f| f.events[0].clone())
+            .collect();
+        assert_eq!(got, ["a4"], "{} events", stream.len());
+    }
+}
+
+#[test]
+fn spike_group_idle_past_its_baseline_starts_with_a_first_bucket_again() {
+    // 1h buckets, 6h baseline: a client idle for more than 7h is a new
+    // group, however many other groups came and went.
+    let rules = spike("{zscore: 3, min: 5}");
+    let mut quiet_stream = hourly("e", &[1]);
+    let mut busy_stream = quiet_stream.clone();
+    busy_stream.extend(
+        (0..1500).map(|i| Ev::issued(&format!("o{i}"), &at_minute(500)).client(&format!("x{i}"))),
+    );
+    for stream in [&mut quiet_stream, &mut busy_stream] {
+        stream.extend((0..10).map(|k| Ev::issued(&format!("b{k}"), &at_minute(600 + k))));
+    }
+    for stream in [&quiet_stream, &busy_stream] {
+        let findings = run(&rules, stream);
+        assert!(
+            findings.is_empty(),
+            "{} events: {findings:#?}",
+            stream.len()
+        );
+    }
+}
+
+#[test]
+fn new_value_suppress_silences_the_same_group_only() {
+    let rules = new_value("originip", "suppress: 1h");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("a1", &t("08:00:00")),
+            Ev::issued("b1", &t("08:00:00")).owner("u2"),
+            Ev::issued("a2", &t("10:00:00")).ip("10.0.0.2"),
+            Ev::issued("a3", &t("10:10:00")).ip("10.0.0.3"), // suppressed
+            Ev::issued("b2", &t("10:20:00")).owner("u2").ip("10.0.0.3"),
+            Ev::issued("a4", &t("11:00:00")).ip("10.0.0.4"), // 1h after a2
+        ],
+    );
+    let got: Vec<&str> = findings.iter().map(|f| f.events[0].as_str()).collect();
+    assert_eq!(got, ["a2", "b2", "a4"]);
+}
+
+// ---------------------------------------------------------------------------
+// spike
+
+fn spike(condition: &str) -> String {
+    format!(
+        r#"
+id: token-spike
+title: Token spike
+severity: medium
+events: [com.qlik.oauth-token.issued]
+match:
+  issued:
+    data.grantType|exists: true
+correlation:
+  type: spike
+  group-by: [tenantid, data.issuedToClientId]
+  timespan: 1h
+  baseline: 6h
+  condition: {condition}
+output: "{{{{count}}}} tokens in {{{{timespan}}}}, baseline {{{{mean}}}} ± {{{{stddev}}}}"
+"#
+    )
+}
+
+/// Events of one client: `counts[h]` events spread over hour `h` of
+/// 2026-03-07, ids `<prefix><hour>-<n>`.
+fn hourly(prefix: &str, counts: &[usize]) -> Vec<Ev> {
+    let mut out = Vec::new();
+    for (hour, &n) in counts.iter().enumerate() {
+        for k in 0..n {
+            let minute = hour as i64 * 60 + 5 + k as i64;
+            out.push(Ev::issued(
+                &format!("{prefix}{hour}-{k}"),
+                &at_minute(minute),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn spike_fires_on_a_burst_over_a_steady_baseline() {
+    // Baseline hours 0-5: 1,3,1,3,1,3 → mean 2, stddev 1. Hour 6: z = c - 2.
+    let rules = spike("{zscore: 3, min: 5}");
+    let findings = run(&rules, &hourly("e", &[1, 3, 1, 3, 1, 3, 8]));
+    assert_eq!(findings.len(), 1, "at most once per bucket: {findings:#?}");
+    let f = &findings[0];
+    assert_eq!(f.count, 5, "fires at the fifth event of hour 6");
+    assert_eq!(ids(f), ["e6-4"]);
+    assert_eq!(f.mean, Some(2.0));
+    assert_eq!(f.stddev, Some(1.0));
+    assert_eq!(f.time.as_deref(), Some("2026-03-07T06:09:00Z"));
+    assert_eq!(window(f), ("2026-03-07T06:00:00Z", "2026-03-07T06:09:00Z"));
+    assert_eq!(
+        group(f),
+        [("tenantid", "t1"), ("data.issuedToClientId", "c1")]
+    );
+    assert_eq!(f.message, "5 tokens in 1h, baseline 2 ± 1");
+    let json: Value = serde_json::from_str(&f.to_json()).unwrap();
+    assert_eq!(json["mean"], json!(2.0));
+    assert_eq!(json["stddev"], json!(1.0));
+    // One event short of the z-score stays quiet.
+    assert!(run(&rules, &hourly("e", &[1, 3, 1, 3, 1, 3, 4])).is_empty());
+}
+
+#[test]
+fn spike_below_min_does_not_fire() {
+    // z = c - 2 reaches 3 at c = 5, but min is 7.
+    let rules = spike("{zscore: 3, min: 7}");
+    assert!(run(&rules, &hourly("e", &[1, 3, 1, 3, 1, 3, 6])).is_empty());
+    let findings = run(&rules, &hourly("e", &[1, 3, 1, 3, 1, 3, 7]));
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 7);
+}
+
+#[test]
+fn spike_burst_in_a_groups_first_bucket_does_not_fire() {
+    let rules = spike("{zscore: 2, min: 3}");
+    assert!(run(&rules, &hourly("e", &[40])).is_empty());
+    // A group that starts later has its own first bucket.
+    let mut events = hourly("a", &[1, 1, 1]);
+    events.extend((0..40).map(|k| Ev::issued(&format!("b{k}"), &at_minute(120 + k)).client("c2")));
+    events.sort_by_key(|e| e.0["time"].as_str().unwrap().to_owned());
+    assert!(run(&rules, &events).is_empty());
+}
+
+#[test]
+fn spike_baseline_counts_empty_buckets_as_zero() {
+    // One event in hour 0, nothing in hours 1-5: mean 1/6, stddev 0.373
+    // (taken as at least 1), so min decides.
+    let rules = spike("{zscore: 3, min: 4}");
+    let findings = run(&rules, &hourly("e", &[1, 0, 0, 0, 0, 0, 4]));
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 4);
+    assert_eq!(findings[0].mean, Some(0.167));
+    assert_eq!(findings[0].stddev, Some(0.373));
+    // Within the group's first hours, only the hours since its start count:
+    // hour 0 has 1 event, hour 1 has 4 → mean 1, stddev 0, z = 3.
+    let findings = run(&rules, &hourly("e", &[1, 4]));
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].mean, Some(1.0));
+    assert_eq!(findings[0].stddev, Some(0.0));
+}
+
+#[test]
+fn spike_groups_are_isolated() {
+    let rules = spike("{zscore: 3, min: 5}");
+    let mut events = hourly("a", &[1, 3, 1, 3, 1, 3, 0]);
+    // c2's events in hour 6 do not add to c1's count.
+    events.extend((0..6).map(|k| Ev::issued(&format!("b{k}"), &at_minute(360 + k)).client("c2")));
+    events.extend((0..4).map(|k| Ev::issued(&format!("c{k}"), &at_minute(400 + k))));
+    assert!(run(&rules, &events).is_empty());
+}
+
+#[test]
+fn spike_counts_events_at_identical_timestamps_and_splits_at_bucket_edges() {
+    let rules = spike("{zscore: 3, min: 5}");
+    // Baseline 1,3,1,3,1,3 as before, then five events at one instant.
+    let mut events = hourly("e", &[1, 3, 1, 3, 1, 3]);
+    events.extend((0..5).map(|k| Ev::issued(&format!("s{k}"), &t("06:30:00"))));
+    let findings = run(&rules, &events);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(ids(&findings[0]), ["s4"]);
+    // Buckets are fixed hours: 05:59:59.999999 belongs to hour 5, so two
+    // events there and three from 06:00:00 make no hour of five.
+    let mut events = hourly("e", &[1, 3, 1, 3, 1, 1]);
+    events.push(Ev::issued("x1", &t("05:59:59.999999")));
+    events.push(Ev::issued("x2", &t("05:59:59.999999")));
+    events.extend((0..3).map(|k| Ev::issued(&format!("y{k}"), &t("06:00:00"))));
+    assert!(run(&rules, &events).is_empty());
+}
+
+#[test]
+fn new_value_learning_and_history_run_across_midnight() {
+    let rules = new_value("originip", "");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("a1", &t("23:30:00")).ip("10.0.0.1"),
+            Ev::issued("a2", &t8("00:29:59")).ip("10.0.0.2"),
+            Ev::issued("a3", &t8("00:30:00")).ip("10.0.0.3"),
+            Ev::issued("a4", &t8("00:31:00")).ip("10.0.0.1"),
+        ],
+    );
+    let got: Vec<&str> = findings.iter().map(|f| f.events[0].as_str()).collect();
+    assert_eq!(got, ["a3"]);
+}
