@@ -100,6 +100,9 @@ pub enum Kind {
         min: u64,
         /// How many past buckets form the baseline.
         buckets: u32,
+        /// How many buckets a group is observed before it may fire
+        /// (`learning`, by default the whole baseline).
+        learning: u32,
     },
 }
 
@@ -751,10 +754,20 @@ fn spike(
         );
         return None;
     };
+    let learning = match node.get("learning") {
+        None => buckets,
+        Some(_) => {
+            let learning = duration(node, "learning", cx, diags)?;
+            u32::try_from((learning.0 + bucket.0 - 1) / bucket.0)
+                .unwrap_or(u32::MAX)
+                .clamp(1, buckets)
+        }
+    };
     Some(Kind::Spike {
         zscore,
         min,
         buckets,
+        learning,
     })
 }
 

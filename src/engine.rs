@@ -398,8 +398,7 @@ impl Engine {
                         .max_groups
                         .unwrap_or(self.options.max_groups)
                         .max(1);
-                    let Some(fire) =
-                        self.states[rule].hit(correlation, max_groups, key.clone(), &hit)
+                    let Some(fire) = self.states[rule].hit(correlation, max_groups, &key, &hit)
                     else {
                         continue;
                     };

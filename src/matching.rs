@@ -101,13 +101,20 @@ impl Matcher {
             let Some(time) = meta.time else {
                 continue;
             };
-            let steps: Vec<usize> = match correlation.steps() {
+            // An event may advance an ordered sequence by one step of each
+            // partial sequence (highest first, so it never counts twice in
+            // one), but stands for only one step (the first it matches) of
+            // an unordered one: every step needs an event of its own.
+            let mut steps: Vec<usize> = match correlation.steps() {
                 Some(steps) => (0..steps.len())
                     .rev()
                     .filter(|&k| rule.selection_matches(steps[k], event, &mut self.memo))
                     .collect(),
                 None => vec![0],
             };
+            if matches!(correlation.kind, Kind::Unordered(_)) && steps.len() > 1 {
+                steps.drain(..steps.len() - 1);
+            }
             for step in steps {
                 let Some(key) = group_key(correlation, event, step) else {
                     continue;

@@ -64,14 +64,22 @@ pub fn spawn(
                 return;
             }
             for finding in findings.drain(..) {
-                if outputs.send(Output::Finding(Box::new(finding))).await.is_err() {
+                if outputs
+                    .send(Output::Finding(Box::new(finding)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
         }
         engine.finish(&mut findings);
         for finding in findings {
-            if outputs.send(Output::Finding(Box::new(finding))).await.is_err() {
+            if outputs
+                .send(Output::Finding(Box::new(finding)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }

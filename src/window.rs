@@ -423,11 +423,20 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
                 return (None, 0);
             };
             let forget_before = hit.time.minus(*history);
-            let known = seen.get(key).is_some_and(|t| *t >= forget_before);
-            let previous = seen.insert(key.clone(), hit.time);
-            if previous.is_none() && seen.len() > MAX_VALUES_PER_GROUP {
-                forgotten = forget_oldest(seen, forget_before);
-            }
+            let known = match seen.get_mut(key) {
+                Some(last) => {
+                    let known = *last >= forget_before;
+                    *last = hit.time;
+                    known
+                }
+                None => {
+                    seen.insert(key.clone(), hit.time);
+                    if seen.len() > MAX_VALUES_PER_GROUP {
+                        forgotten = forget_oldest(seen, forget_before);
+                    }
+                    false
+                }
+            };
             let learned = hit.time.0.saturating_sub(first.0) >= learning.0;
             (!known && learned).then(|| Fire {
                 count: 1,
@@ -443,6 +452,7 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
                 zscore,
                 min,
                 buckets: baseline,
+                learning,
             },
             GroupState::Spike {
                 buckets,
@@ -461,20 +471,21 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
             }
             let current = buckets.back().map_or(0, |(_, c)| *c);
             let observed = (bucket - (*first).max(horizon)).clamp(0, i64::from(*baseline));
-            if observed == 0 || *fired == Some(bucket) || current < *min {
+            let learned = bucket - *first >= i64::from(*learning);
+            if !learned || observed == 0 || *fired == Some(bucket) || current < *min {
                 None
             } else {
-                let past: Vec<f64> = buckets
-                    .iter()
-                    .filter(|(b, _)| *b < bucket && *b >= bucket - observed)
-                    .map(|(_, c)| *c as f64)
-                    .collect();
+                let past = || {
+                    buckets
+                        .iter()
+                        .filter(|(b, _)| *b < bucket && *b >= bucket - observed)
+                        .map(|(_, c)| *c as f64)
+                };
                 let n = observed as f64;
-                let mean = past.iter().sum::<f64>() / n;
-                let zeros = n - past.len() as f64;
-                let variance = (past.iter().map(|c| (c - mean).powi(2)).sum::<f64>()
-                    + zeros * mean * mean)
-                    / n;
+                let mean = past().sum::<f64>() / n;
+                let zeros = n - past().count() as f64;
+                let variance =
+                    (past().map(|c| (c - mean).powi(2)).sum::<f64>() + zeros * mean * mean) / n;
                 let stddev = variance.sqrt();
                 let z = (current as f64 - mean) / stddev.max(1.0);
                 (z >= *zscore).then(|| {
@@ -557,10 +568,10 @@ impl RuleState {
         &mut self,
         correlation: &Correlation,
         max_groups: usize,
-        key: GroupKey,
+        key: &GroupKey,
         hit: &Hit,
     ) -> Option<Fire> {
-        let group = match self.groups.get_mut(&key) {
+        let group = match self.groups.get_mut(key) {
             Some(group) => {
                 // A group idle for longer than its retention is one the
                 // sweep may already have dropped: it starts over as a new
@@ -580,7 +591,7 @@ impl RuleState {
                 {
                     self.sweep(correlation, max_groups, hit.time);
                 }
-                self.groups.entry(key).or_insert_with(|| Group {
+                self.groups.entry(key.clone()).or_insert_with(|| Group {
                     last: hit.time,
                     state: GroupState::new(correlation, hit.time),
                 })
@@ -712,7 +723,7 @@ mod tests {
             state.hit(
                 &c,
                 100,
-                key(),
+                &key(),
                 &values_hit(minute, &format!("e{i}"), &[&value]),
             );
             seen.retain(|(_, v)| *v != value);
@@ -760,7 +771,7 @@ mod tests {
         let mut fired = None;
         for i in 0..30_000i64 {
             let hit = values_hit(i / 100, &format!("e{i}"), &[&format!("u{i}")]);
-            if let Some(fire) = state.hit(&c, 10, key(), &hit) {
+            if let Some(fire) = state.hit(&c, 10, &key(), &hit) {
                 fired = Some((i, fire));
             }
         }
@@ -786,22 +797,34 @@ mod tests {
         );
         // Idle for exactly the retention: still the same group, learned.
         let mut kept = RuleState::default();
-        assert!(kept.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
-        assert!(kept.hit(&c, 10, key(), &new_value_hit(1440, "b")).is_some());
+        assert!(kept.hit(&c, 10, &key(), &new_value_hit(0, "a")).is_none());
+        assert!(
+            kept.hit(&c, 10, &key(), &new_value_hit(1440, "b"))
+                .is_some()
+        );
         // Idle for longer: a new group, learning again, whether or not a
         // sweep dropped it in between.
         let mut idle = RuleState::default();
-        assert!(idle.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
-        assert!(idle.hit(&c, 10, key(), &new_value_hit(1441, "b")).is_none());
-        assert!(idle.hit(&c, 10, key(), &new_value_hit(1500, "c")).is_none());
-        assert!(idle.hit(&c, 10, key(), &new_value_hit(1501, "d")).is_some());
+        assert!(idle.hit(&c, 10, &key(), &new_value_hit(0, "a")).is_none());
+        assert!(
+            idle.hit(&c, 10, &key(), &new_value_hit(1441, "b"))
+                .is_none()
+        );
+        assert!(
+            idle.hit(&c, 10, &key(), &new_value_hit(1500, "c"))
+                .is_none()
+        );
+        assert!(
+            idle.hit(&c, 10, &key(), &new_value_hit(1501, "d"))
+                .is_some()
+        );
         let mut swept = RuleState::default();
-        assert!(swept.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
+        assert!(swept.hit(&c, 10, &key(), &new_value_hit(0, "a")).is_none());
         swept.sweep(&c, 10, Timestamp(1441 * MINUTE));
         assert!(swept.groups.is_empty());
         assert!(
             swept
-                .hit(&c, 10, key(), &new_value_hit(1441, "b"))
+                .hit(&c, 10, &key(), &new_value_hit(1441, "b"))
                 .is_none()
         );
         assert_eq!(
@@ -816,6 +839,7 @@ mod tests {
                 zscore: 2.0,
                 min: 3,
                 buckets: 3,
+                learning: 1,
             },
             Some(Span(60 * MINUTE)),
         );
@@ -827,21 +851,21 @@ mod tests {
         };
         let burst = |state: &mut RuleState, start: i64| {
             (0..5)
-                .filter_map(|k| state.hit(&c, 10, key(), &spike_hit(start + k)))
+                .filter_map(|k| state.hit(&c, 10, &key(), &spike_hit(start + k)))
                 .count()
         };
         let mut kept = RuleState::default();
-        kept.hit(&c, 10, key(), &spike_hit(59));
+        kept.hit(&c, 10, &key(), &spike_hit(59));
         assert_eq!(burst(&mut kept, 295), 1, "idle 4h: the baseline is zeros");
         let mut idle = RuleState::default();
-        idle.hit(&c, 10, key(), &spike_hit(59));
+        idle.hit(&c, 10, &key(), &spike_hit(59));
         assert_eq!(burst(&mut idle, 300), 0, "idle over 4h: a first bucket");
     }
 
     fn idle_after(c: &Correlation, hits: &[(i64, &str)]) -> RuleState {
         let mut state = RuleState::default();
         for (minute, value) in hits {
-            state.hit(c, 10, key(), &new_value_hit(*minute, value));
+            state.hit(c, 10, &key(), &new_value_hit(*minute, value));
         }
         state
     }

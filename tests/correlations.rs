@@ -1531,9 +1531,13 @@ fn spike_baseline_counts_empty_buckets_as_zero() {
     assert_eq!(findings[0].count, 4);
     assert_eq!(findings[0].mean, Some(0.167));
     assert_eq!(findings[0].stddev, Some(0.373));
-    // Within the group's first hours, only the hours since its start count:
-    // hour 0 has 1 event, hour 1 has 4 → mean 1, stddev 0, z = 3.
-    let findings = run(&rules, &hourly("e", &[1, 4]));
+    // By default a group learns for the whole baseline: a burst in its
+    // second hour is quiet.
+    assert!(run(&rules, &hourly("e", &[1, 4])).is_empty());
+    // With `learning: 1h`, only the hours since its start count: hour 0 has
+    // 1 event, hour 1 has 4 → mean 1, stddev 0, z = 3.
+    let learning = rules.replace("  baseline: 6h\n", "  baseline: 6h\n  learning: 1h\n");
+    let findings = run(&learning, &hourly("e", &[1, 4]));
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].mean, Some(1.0));
     assert_eq!(findings[0].stddev, Some(0.0));
@@ -1581,4 +1585,33 @@ fn new_value_learning_and_history_run_across_midnight() {
     );
     let got: Vec<&str> = findings.iter().map(|f| f.events[0].as_str()).collect();
     assert_eq!(got, ["a3"]);
+}
+
+#[test]
+fn temporal_needs_an_event_for_each_step() {
+    let rules = r#"
+id: both
+title: a and b in any order
+severity: low
+match:
+  a:
+    data.grantType|startswith: x
+  b:
+    data.grantType|endswith: y
+correlation:
+  type: temporal
+  steps: [a, b]
+  group-by: [data.issuedToClientId]
+  timespan: 10m
+"#;
+    let g = |id: &str, time: &str, grant: &str| Ev::issued(id, time).set("data.grantType", grant);
+    // "xy" matches both steps but stands for one.
+    let alone = run(rules, &[g("1", &t("10:00:00"), "xy")]);
+    assert!(alone.is_empty(), "{alone:#?}");
+    let findings = run(
+        rules,
+        &[g("1", &t("10:00:00"), "xy"), g("2", &t("10:01:00"), "zy")],
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(ids(&findings[0]), ["1", "2"]);
 }
