@@ -117,22 +117,61 @@ fn rule(id: &str, body: &str) -> String {
 }
 
 const STATELESS: &[(&str, &str)] = &[
-    ("equality", "match:\n  s:\n    data.grantType: urn:qlik:oauth:user-impersonation"),
-    ("list", "match:\n  s:\n    data.grantType: [client_credentials, urn:qlik:oauth:anonymous-embed, urn:ietf:params:oauth:grant-type:token-exchange]"),
-    ("contains", "match:\n  s:\n    data.deviceType|contains: [Linux, Android]"),
-    ("startswith_i", "match:\n  s:\n    data.scopes|startswith|i: ADMIN"),
-    ("regex", "match:\n  s:\n    data.description|re: '^(?i)unknown.*device$'"),
-    ("cidr", "match:\n  s:\n    originip|cidr: [10.0.0.0/8, 192.168.0.0/16, 2001:db8::/32]"),
-    ("fieldref", "match:\n  s:\n    tenantid|fieldref: data.tenantId\n  condition: not s"),
-    ("authclaims", "match:\n  s:\n    authclaims.subType: service"),
+    (
+        "equality",
+        "match:\n  s:\n    data.grantType: urn:qlik:oauth:user-impersonation",
+    ),
+    (
+        "list",
+        "match:\n  s:\n    data.grantType: [client_credentials, urn:qlik:oauth:anonymous-embed, urn:ietf:params:oauth:grant-type:token-exchange]",
+    ),
+    (
+        "contains",
+        "match:\n  s:\n    data.deviceType|contains: [Linux, Android]",
+    ),
+    (
+        "startswith_i",
+        "match:\n  s:\n    data.scopes|startswith|i: ADMIN",
+    ),
+    (
+        "regex",
+        "match:\n  s:\n    data.description|re: '^(?i)unknown.*device$'",
+    ),
+    (
+        "cidr",
+        "match:\n  s:\n    originip|cidr: [10.0.0.0/8, 192.168.0.0/16, 2001:db8::/32]",
+    ),
+    (
+        "fieldref",
+        "match:\n  s:\n    tenantid|fieldref: data.tenantId\n  condition: not s",
+    ),
+    (
+        "authclaims",
+        "match:\n  s:\n    authclaims.subType: service",
+    ),
 ];
 
 const CORRELATIONS: &[(&str, &str)] = &[
-    ("event_count", "match:\n  s:\n    data.issuedToClientId|exists: true\ncorrelation:\n  type: event_count\n  group-by: [tenantid, data.issuedToClientId]\n  timespan: 5m\n  condition: {gte: 100}"),
-    ("value_count", "match:\n  s:\n    data.resourceOwner|exists: true\ncorrelation:\n  type: value_count\n  group-by: [tenantid, data.issuedToClientId]\n  timespan: 10m\n  condition: {field: data.resourceOwner, gte: 50}"),
-    ("temporal_ordered", "match:\n  revoke:\n    data.revokedContext.userId|exists: true\n  reissue:\n    data.resourceOwner|exists: true\ncorrelation:\n  type: temporal_ordered\n  steps: [revoke, reissue]\n  group-by: [tenantid, user]\n  aliases:\n    user: {revoke: data.revokedContext.userId, reissue: data.resourceOwner}\n  timespan: 1h"),
-    ("new_value", "match:\n  s:\n    data.resourceOwner|exists: true\ncorrelation:\n  type: new_value\n  field: originip\n  prefix: 24\n  group-by: [tenantid, data.resourceOwner]\n  learning: 7d"),
-    ("spike", "match:\n  s:\n    data.issuedToClientId|exists: true\ncorrelation:\n  type: spike\n  group-by: [tenantid, data.issuedToClientId]\n  timespan: 1h\n  baseline: 7d\n  condition: {zscore: 4, min: 50}"),
+    (
+        "event_count",
+        "match:\n  s:\n    data.issuedToClientId|exists: true\ncorrelation:\n  type: event_count\n  group-by: [tenantid, data.issuedToClientId]\n  timespan: 5m\n  condition: {gte: 100}",
+    ),
+    (
+        "value_count",
+        "match:\n  s:\n    data.resourceOwner|exists: true\ncorrelation:\n  type: value_count\n  group-by: [tenantid, data.issuedToClientId]\n  timespan: 10m\n  condition: {field: data.resourceOwner, gte: 50}",
+    ),
+    (
+        "temporal_ordered",
+        "match:\n  revoke:\n    data.revokedContext.userId|exists: true\n  reissue:\n    data.resourceOwner|exists: true\ncorrelation:\n  type: temporal_ordered\n  steps: [revoke, reissue]\n  group-by: [tenantid, user]\n  aliases:\n    user: {revoke: data.revokedContext.userId, reissue: data.resourceOwner}\n  timespan: 1h",
+    ),
+    (
+        "new_value",
+        "match:\n  s:\n    data.resourceOwner|exists: true\ncorrelation:\n  type: new_value\n  field: originip\n  prefix: 24\n  group-by: [tenantid, data.resourceOwner]\n  learning: 7d",
+    ),
+    (
+        "spike",
+        "match:\n  s:\n    data.issuedToClientId|exists: true\ncorrelation:\n  type: spike\n  group-by: [tenantid, data.issuedToClientId]\n  timespan: 1h\n  baseline: 7d\n  condition: {zscore: 4, min: 50}",
+    ),
 ];
 
 /// `n` stateless rules: variations of the kinds above over many values.
@@ -140,7 +179,10 @@ fn many_rules(n: usize) -> String {
     (0..n)
         .map(|i| {
             let (_, body) = STATELESS[i % STATELESS.len()];
-            rule(&format!("r{i}"), &body.replace("Linux", &format!("Linux{i}")))
+            rule(
+                &format!("r{i}"),
+                &body.replace("Linux", &format!("Linux{i}")),
+            )
         })
         .collect()
 }
@@ -148,7 +190,11 @@ fn many_rules(n: usize) -> String {
 fn benches(c: &mut Criterion) {
     let lines = events();
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
-    eprintln!("{} events, {:.0} bytes each on average", lines.len(), bytes as f64 / lines.len() as f64);
+    eprintln!(
+        "{} events, {:.0} bytes each on average",
+        lines.len(),
+        bytes as f64 / lines.len() as f64
+    );
 
     let mut floor = c.benchmark_group("floor");
     floor.throughput(Throughput::Elements(lines.len() as u64));
