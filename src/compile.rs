@@ -311,6 +311,16 @@ impl<'a> Compiler<'a> {
                 }
             },
             None if names.len() == 1 => Expr::Sel(0),
+            // A temporal correlation that did not compile was reported;
+            // its steps are the condition.
+            None if rule
+                .correlation
+                .as_ref()
+                .is_some_and(|c| c.get("steps").is_some())
+                && correlation.is_none() =>
+            {
+                return None;
+            }
             None if correlation.and_then(Correlation::steps).is_some() => {
                 let steps = correlation.and_then(Correlation::steps).unwrap_or_default();
                 Expr::AtLeast(1, steps.to_vec())

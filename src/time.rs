@@ -83,7 +83,7 @@ impl Span {
             let number: i64 = rest[..digits]
                 .parse()
                 .map_err(|_| format!("'{text}' is too large"))?;
-            rest = &rest[digits..];
+            rest = rest[digits..].trim_start();
             let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
             let unit = &rest[..unit_len];
             let Some(&(_, micros)) = UNITS.iter().find(|(name, _)| *name == unit) else {

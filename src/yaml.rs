@@ -292,9 +292,11 @@ impl TreeBuilder {
                             anchor,
                             ..
                         }) => (
+                            // A block mapping is reported where its first
+                            // key starts (the parser marks the first ':').
                             Node {
+                                span: entries.first().map_or(span, |(k, _)| k.span.min(span)),
                                 kind: NodeKind::Map(entries),
-                                span,
                             },
                             anchor,
                         ),

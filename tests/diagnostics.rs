@@ -26,6 +26,18 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "correlation_errors",
+        path: "correlation_errors.yaml",
+        points_at: &[
+            "reisue]",
+            "10 minutes\n",
+            "{revoke: data.revokedContext.userId}",
+            "new_valu\n",
+            "type: new_value",
+            "{gte: 3}",
+        ],
+    },
+    Case {
         name: "missing_required_keys",
         path: "missing_required_keys.yaml",
         points_at: &[

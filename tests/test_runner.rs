@@ -90,3 +90,19 @@ fn strict_check_names_rules_without_quiet_tests_and_github_format() {
     let (_, _, status) = tokenwatch(&["check", "tests/test_runner/failing.yaml"]);
     assert_eq!(status, Some(0), "without --strict the lint does not apply");
 }
+
+#[test]
+fn test_files_beside_rules_read_events_and_expectations_from_files() {
+    let (stdout, _, status) = tokenwatch(&["test", "tests/test_runner/scenario"]);
+    assert_eq!(
+        stdout,
+        "ok      fanout: the recorded scenario fires once\nok      fanout: two users stay quiet\nrules: 2 passed, 0 failed\n"
+    );
+    assert_eq!(status, Some(0));
+    let (_, stderr, status) = tokenwatch(&["check", "tests/test_runner/scenario"]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 rule(s) and 2 test(s) in 2 file(s) checked"),
+        "{stderr}"
+    );
+}
