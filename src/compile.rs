@@ -48,19 +48,28 @@ pub fn read_sources(sources: &[Source], diags: &mut Diagnostics) -> Vec<FileAst>
     sources
         .iter()
         .filter(|source| !loader::is_test_file(&source.name))
-        .map(|source| match yaml::parse_documents(&source.text) {
-            Ok(documents) => ast::read_file(&source.name, &documents, diags),
-            Err(e) => {
-                diags.error(
-                    "E000",
-                    &source.name,
-                    e.span,
-                    format!("invalid YAML: {}", e.message),
-                );
-                FileAst::default()
-            }
+        .map(|source| match parse_source(source, diags) {
+            Some(documents) => ast::read_file(&source.name, &documents, diags),
+            None => FileAst::default(),
         })
         .collect()
+}
+
+/// The YAML documents of a source; a syntax error is reported and gives
+/// `None`.
+pub fn parse_source(source: &Source, diags: &mut Diagnostics) -> Option<Vec<Node>> {
+    match yaml::parse_documents(&source.text) {
+        Ok(documents) => Some(documents),
+        Err(e) => {
+            diags.error(
+                "E000",
+                &source.name,
+                e.span,
+                format!("invalid YAML: {}", e.message),
+            );
+            None
+        }
+    }
 }
 
 /// Compiles the rules of `sources` that `keep` selects (with every list).

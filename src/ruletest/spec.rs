@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use crate::diag::{Diagnostics, suggest};
 use crate::rule::ast::RuleAst;
 use crate::ruleset::Source;
-use crate::yaml::{self, Node};
+use crate::yaml::Node;
 
 use super::build::{EventBuilder, build_events};
 
@@ -77,17 +77,8 @@ pub fn read_tests(
         .iter()
         .filter(|s| crate::loader::is_test_file(&s.name))
     {
-        let documents = match yaml::parse_documents(&source.text) {
-            Ok(d) => d,
-            Err(e) => {
-                diags.error(
-                    "E000",
-                    &source.name,
-                    e.span,
-                    format!("invalid YAML: {}", e.message),
-                );
-                continue;
-            }
+        let Some(documents) = crate::compile::parse_source(source, diags) else {
+            continue;
         };
         for doc in &documents {
             let Some(rule) = doc.get("rule").and_then(Node::as_str) else {
