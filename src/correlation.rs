@@ -129,18 +129,6 @@ pub struct Correlation {
 }
 
 impl Correlation {
-    /// The type name as written in rules.
-    pub fn type_name(&self) -> &'static str {
-        match self.kind {
-            Kind::EventCount(_) => "event_count",
-            Kind::ValueCount { .. } => "value_count",
-            Kind::Ordered(_) => "temporal_ordered",
-            Kind::Unordered(_) => "temporal",
-            Kind::NewValue { .. } => "new_value",
-            Kind::Spike { .. } => "spike",
-        }
-    }
-
     /// The step selections of a temporal correlation.
     pub fn steps(&self) -> Option<&[usize]> {
         match &self.kind {

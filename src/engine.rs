@@ -240,13 +240,6 @@ impl Engine {
         Ok(Outcome::Accepted)
     }
 
-    /// Counts a line that was rejected before it reached the engine (for
-    /// example by a reader's length limit), so the totals stay whole.
-    pub fn count_rejected(&mut self) {
-        self.stats.read += 1;
-        self.stats.rejected += 1;
-    }
-
     /// Applies everything still waiting in the reorder buffer (at the end
     /// of the input, or before saving state).
     pub fn finish(&mut self, out: &mut Vec<Finding>) {

@@ -204,7 +204,6 @@ pub struct EventBuf {
     values: Vec<(FieldId, u32, Raw)>,
     slots: Vec<(u32, u32)>,
     max_line: usize,
-    meta: Option<Meta>,
 }
 
 impl EventBuf {
@@ -222,7 +221,6 @@ impl EventBuf {
         self.arena.clear();
         self.claims.clear();
         self.line.clear();
-        self.meta = None;
         if line.len() > self.max_line {
             return Err(Rejection::TooLong {
                 limit: self.max_line,
@@ -241,13 +239,7 @@ impl EventBuf {
         if claims.is_some() || derived {
             self.index(fields.len());
         }
-        self.meta = Some(meta);
         Ok(meta)
-    }
-
-    /// The facts of the last accepted event.
-    pub fn meta(&self) -> Option<Meta> {
-        self.meta
     }
 
     /// Files `@hour` and `@weekday` when rules read them; true if any was.
