@@ -68,12 +68,8 @@ fuzz_target!(|data: &[u8]| {
     // The parser on its own.
     let mut buf = EventBuf::new(options.max_line_bytes);
     let parsed = buf.parse(data, rules.fields());
-    match &parsed {
-        Ok(meta) => assert_eq!(buf.meta(), Some(*meta)),
-        Err(rejection) => {
-            let _ = rejection.to_string();
-            assert!(buf.meta().is_none());
-        }
+    if let Err(rejection) = &parsed {
+        let _ = rejection.to_string();
     }
 
     // The whole path, with a fresh engine so every input is independent.
