@@ -13,6 +13,7 @@
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::fields::{FieldId, FieldTable, system};
 use crate::time::Timestamp;
@@ -306,11 +307,7 @@ impl EventBuf {
             .strip_prefix('{')
             .is_some_and(|rest| rest.trim_start().starts_with("\\\""));
         if escaped {
-            let quoted = format!("\"{trimmed}\"");
-            let mut de = serde_json::Deserializer::from_str(&quoted);
-            if de::Deserializer::deserialize_str(&mut de, CopyStr(&mut self.claims)).is_err() {
-                return;
-            }
+            unescape_into(trimmed, &mut self.claims);
         } else {
             self.claims.push_str(trimmed);
         }
@@ -566,6 +563,36 @@ impl Sink<'_, '_> {
         }
     }
 
+    /// True for nodes whose value is taken whole, as raw JSON: leaves, and
+    /// `authclaims` (a string even when rules read inside it).
+    fn reads_whole(&self, node: u32) -> bool {
+        let node = self.fields.node(node);
+        node.children.is_empty() || node.capture == Some(system::AUTHCLAIMS)
+    }
+
+    /// Files a value given as raw JSON text (a slice of the input). Strings
+    /// are kept in place, or decoded into the arena when they hold escapes;
+    /// anything else is walked as usual.
+    fn file_raw(&mut self, node: u32, raw: &str) -> Result<(), serde_json::Error> {
+        if let Some(body) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            let text = if body.contains('\\') {
+                let start = self.arena.len();
+                unescape_into(body, self.arena);
+                Text {
+                    base: Base::Arena,
+                    start: start as u32,
+                    end: self.arena.len() as u32,
+                }
+            } else {
+                self.text(body, true)
+            };
+            self.file(node, Raw::Str(text));
+            return Ok(());
+        }
+        let mut de = serde_json::Deserializer::from_str(raw);
+        Walk { sink: self, node }.deserialize(&mut de)
+    }
+
     fn text(&mut self, s: &str, borrowed: bool) -> Text {
         let start = (s.as_ptr() as usize).wrapping_sub(self.origin);
         if borrowed && start <= self.len {
@@ -701,6 +728,12 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
         })? {
             members = members.saturating_add(1);
             match child {
+                Some(node) if self.sink.reads_whole(node) => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    self.sink
+                        .file_raw(node, raw.get())
+                        .map_err(de::Error::custom)?;
+                }
                 Some(node) => map.next_value_seed(Walk {
                     sink: &mut *self.sink,
                     node,
@@ -740,18 +773,57 @@ impl<'de> Visitor<'de> for Child<'_> {
     }
 }
 
-/// Copies a decoded JSON string into a buffer.
-struct CopyStr<'b>(&'b mut String);
+/// Decodes the body of a JSON string (the text between its quotes) into
+/// `out`. serde_json would decode through a scratch buffer it allocates per
+/// parse; this writes into a buffer the event reuses.
+fn unescape_into(body: &str, out: &mut String) {
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let decoded = match chars.next() {
+            Some('n') => '\n',
+            Some('t') => '\t',
+            Some('r') => '\r',
+            Some('b') => '\u{8}',
+            Some('f') => '\u{c}',
+            Some('u') => {
+                let high = hex4(&mut chars);
+                match high {
+                    Some(h @ 0xD800..=0xDBFF) => {
+                        let mut rest = chars.clone();
+                        let low = (rest.next() == Some('\\') && rest.next() == Some('u'))
+                            .then(|| hex4(&mut rest))
+                            .flatten()
+                            .filter(|l| (0xDC00..=0xDFFF).contains(l));
+                        match low {
+                            Some(l) => {
+                                chars = rest;
+                                char::from_u32(0x10000 + ((h - 0xD800) << 10) + (l - 0xDC00))
+                                    .unwrap_or('\u{fffd}')
+                            }
+                            None => '\u{fffd}',
+                        }
+                    }
+                    Some(code) => char::from_u32(code).unwrap_or('\u{fffd}'),
+                    None => '\u{fffd}',
+                }
+            }
+            Some(other) => other,
+            None => break,
+        };
+        out.push(decoded);
+    }
+}
 
-impl<'de> Visitor<'de> for CopyStr<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
+fn hex4(chars: &mut std::str::Chars<'_>) -> Option<u32> {
+    let mut value = 0;
+    for _ in 0..4 {
+        value = value * 16 + chars.next()?.to_digit(16)?;
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.0.push_str(v);
-        Ok(())
-    }
+    Some(value)
 }
 
 #[cfg(test)]
@@ -894,6 +966,27 @@ mod tests {
             Some(Value::Int(12))
         );
         assert_eq!(buf.str(t.get("@weekday").unwrap()), Some("thu"));
+    }
+
+    #[test]
+    fn escaped_strings_decode_like_serde_json() {
+        let t = table(&["data.note"]);
+        let mut buf = EventBuf::new(1 << 20);
+        for body in [
+            r#"plain"#,
+            r#"a\"b\\c\/d\n\t\r\b\f"#,
+            r#"\u00e9\u20ac"#,
+            r#"\ud83d\ude00 x"#,
+        ] {
+            let line = ISSUED.replace(r#""note":"a\nb""#, &format!(r#""note":"{body}""#));
+            buf.parse(line.as_bytes(), &t).unwrap();
+            let expected: String = serde_json::from_str(&format!("\"{body}\"")).unwrap();
+            assert_eq!(
+                buf.str(t.get("data.note").unwrap()),
+                Some(expected.as_str()),
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -49,6 +49,13 @@ pub struct Evaluated {
     pub(crate) items: Vec<Item>,
 }
 
+impl Evaluated {
+    /// True when the event contributes nothing to any rule.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
 /// Parses, validates and matches events against a rule set; one per thread.
 #[derive(Debug)]
 pub struct Matcher {
