@@ -263,53 +263,46 @@ fn progress_bar(inputs: &[String]) -> ProgressBar {
 }
 
 fn summary(stats: &Stats) -> String {
+    use std::fmt::Write as _;
     let mut text = format!(
         "tokenwatch: {} events read: {} accepted, {} rejected, {} duplicates, {} late\n",
         stats.read, stats.accepted, stats.rejected, stats.duplicates, stats.late
     );
-    if stats.untimed > 0 {
-        text.push_str(&format!(
-            "tokenwatch: {} events without a time were matched by stateless rules only\n",
-            stats.untimed
-        ));
-    }
-    if stats.forced > 0 {
-        text.push_str(&format!(
-            "tokenwatch: {} events applied before their lateness ran out (reorder buffer full)\n",
-            stats.forced
-        ));
-    }
-    if stats.dedup_evictions > 0 {
-        text.push_str(&format!(
-            "tokenwatch: {} event identities forgotten by the duplicate filter (--dedup-capacity)\n",
-            stats.dedup_evictions
-        ));
+    let notes = [
+        (
+            stats.untimed,
+            "events without a time were matched by stateless rules only",
+        ),
+        (
+            stats.forced,
+            "events applied before their lateness ran out (reorder buffer full)",
+        ),
+        (
+            stats.dedup_evictions,
+            "event identities forgotten by the duplicate filter (--dedup-capacity)",
+        ),
+    ];
+    for (count, what) in notes {
+        if count > 0 {
+            let _ = writeln!(text, "tokenwatch: {count} {what}");
+        }
     }
     let total: u64 = stats.rules.iter().map(|r| r.findings).sum();
-    text.push_str(&format!("tokenwatch: {total} findings\n"));
+    let _ = writeln!(text, "tokenwatch: {total} findings");
     for rule in &stats.rules {
-        if rule.findings == 0
-            && rule.suppressed == 0
-            && rule.evicted_groups == 0
-            && rule.evicted_values == 0
-        {
+        let extras = [
+            (rule.suppressed, "suppressed"),
+            (rule.evicted_groups, "groups evicted (max-groups)"),
+            (rule.evicted_values, "remembered values evicted"),
+        ];
+        if rule.findings == 0 && extras.iter().all(|(count, _)| *count == 0) {
             continue;
         }
-        text.push_str(&format!("  {}: {}", rule.id, rule.findings));
-        if rule.suppressed > 0 {
-            text.push_str(&format!(", {} suppressed", rule.suppressed));
-        }
-        if rule.evicted_groups > 0 {
-            text.push_str(&format!(
-                ", {} groups evicted (max-groups)",
-                rule.evicted_groups
-            ));
-        }
-        if rule.evicted_values > 0 {
-            text.push_str(&format!(
-                ", {} remembered values evicted",
-                rule.evicted_values
-            ));
+        let _ = write!(text, "  {}: {}", rule.id, rule.findings);
+        for (count, what) in extras {
+            if count > 0 {
+                let _ = write!(text, ", {count} {what}");
+            }
         }
         text.push('\n');
     }
