@@ -10,7 +10,7 @@
 //! findings of the sorted stream. Events later than that are still matched
 //! by stateless rules, skip correlations, and are counted as late.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::correlation::Correlation;
@@ -19,7 +19,7 @@ use crate::event::EventBuf;
 use crate::event::Rejection;
 use crate::fields::system;
 use crate::finding::{Finding, Window};
-use crate::matching::{Evaluated, Item, Matcher, assemble, render_fields, reparse};
+use crate::matching::{Contribution, Evaluated, Item, Matcher, assemble, render_fields, reparse};
 use crate::ruleset::{Rule, RuleSet};
 use crate::state::{self, SavedRule, Snapshot};
 use crate::time::{Span, Timestamp};
@@ -140,12 +140,12 @@ pub struct Engine {
     /// Parses the event of a hit that fired again, to render its finding.
     render_buf: EventBuf,
     dedup: Dedup,
-    pending: BTreeMap<(Timestamp, u64), Vec<Item>>,
+    pending: BTreeMap<(Timestamp, u64), Contribution>,
     arrivals: u64,
     max_time: Option<Timestamp>,
     states: Vec<RuleState>,
     /// Per rule and group: the recent suppressions, as (finding time, end).
-    suppressed: HashMap<(usize, GroupKey), Vec<(Timestamp, Timestamp)>>,
+    suppressed: foldhash::HashMap<(usize, GroupKey), Vec<(Timestamp, Timestamp)>>,
     next_suppression_sweep: usize,
     stats: Stats,
 }
@@ -176,7 +176,7 @@ impl Engine {
             pending: BTreeMap::new(),
             arrivals: 0,
             max_time: None,
-            suppressed: HashMap::new(),
+            suppressed: foldhash::HashMap::default(),
             next_suppression_sweep: 1024,
             stats: Stats {
                 rules: rule_stats,
@@ -236,15 +236,15 @@ impl Engine {
             return Ok(Outcome::Duplicate);
         }
         self.stats.accepted += 1;
-        self.schedule(evaluated.time, evaluated.items, out);
+        self.schedule(evaluated.time, evaluated.contribution, out);
         Ok(Outcome::Accepted)
     }
 
     /// Applies everything still waiting in the reorder buffer (at the end
     /// of the input, or before saving state).
     pub fn finish(&mut self, out: &mut Vec<Finding>) {
-        while let Some(((time, _), items)) = self.pending.pop_first() {
-            self.apply(time, items, out);
+        while let Some(((time, _), contribution)) = self.pending.pop_first() {
+            self.apply(time, contribution, out);
         }
     }
 
@@ -319,21 +319,26 @@ impl Engine {
         self.max_time.map(|t| t.minus(self.options.lateness))
     }
 
-    fn schedule(&mut self, time: Option<Timestamp>, items: Vec<Item>, out: &mut Vec<Finding>) {
+    fn schedule(
+        &mut self,
+        time: Option<Timestamp>,
+        contribution: Contribution,
+        out: &mut Vec<Finding>,
+    ) {
         let Some(time) = time else {
             self.stats.untimed += 1;
-            self.apply_now(None, items, out);
+            self.apply_now(None, contribution.items, out);
             return;
         };
         if self.watermark().is_some_and(|w| time < w) {
             self.stats.late += 1;
-            self.apply_now(Some(time), items, out);
+            self.apply_now(Some(time), contribution.items, out);
             return;
         }
         self.max_time = Some(self.max_time.map_or(time, |m| m.max(time)));
-        if !items.is_empty() {
+        if !contribution.items.is_empty() {
             self.arrivals += 1;
-            self.pending.insert((time, self.arrivals), items);
+            self.pending.insert((time, self.arrivals), contribution);
         }
         self.schedule_release(out);
     }
@@ -356,8 +361,8 @@ impl Engine {
             let Some(entry) = self.pending.first_entry() else {
                 break;
             };
-            let ((time, _), items) = entry.remove_entry();
-            self.apply(time, items, out);
+            let ((time, _), contribution) = entry.remove_entry();
+            self.apply(time, contribution, out);
         }
     }
 
@@ -366,22 +371,23 @@ impl Engine {
     fn apply_now(&mut self, time: Option<Timestamp>, items: Vec<Item>, out: &mut Vec<Finding>) {
         for item in items {
             if let Item::Finding(rule, finding) = item {
-                self.emit(rule, Box::default(), time, *finding, out);
+                self.emit(rule, GroupKey::default(), time, *finding, out);
             }
         }
     }
 
-    fn apply(&mut self, time: Timestamp, items: Vec<Item>, out: &mut Vec<Finding>) {
+    fn apply(&mut self, time: Timestamp, contribution: Contribution, out: &mut Vec<Finding>) {
+        let Contribution { items, texts } = contribution;
         for item in items {
             match item {
                 Item::Finding(rule, finding) => {
-                    self.emit(rule, Box::default(), Some(time), *finding, out);
+                    self.emit(rule, GroupKey::default(), Some(time), *finding, out);
                 }
                 Item::Hit {
                     rule,
+                    step,
                     key,
-                    hit,
-                    line,
+                    payload,
                 } => {
                     let definition = &self.rules.rules[rule];
                     let Some(correlation) = &definition.correlation else {
@@ -391,18 +397,21 @@ impl Engine {
                         .max_groups
                         .unwrap_or(self.options.max_groups)
                         .max(1);
-                    let Some(fire) = self.states[rule].hit(correlation, max_groups, &key, &hit)
+                    let key = texts.get(&key);
+                    let hit = texts.hit(time, step, &payload);
+                    let Some(fire) = self.states[rule].hit(correlation, max_groups, key, &hit)
                     else {
                         continue;
                     };
-                    let (tenant, rendered) = match reparse(&mut self.render_buf, &self.rules, &line)
-                    {
-                        Some(event) => (
-                            event.str(system::TENANTID).unwrap_or_default().to_owned(),
-                            render_fields(definition, event),
-                        ),
-                        None => (String::new(), Vec::new()),
-                    };
+                    let key = GroupKey::from_packed(key);
+                    let (tenant, rendered) =
+                        match reparse(&mut self.render_buf, &self.rules, texts.line()) {
+                            Some(event) => (
+                                event.str(system::TENANTID).unwrap_or_default().to_owned(),
+                                render_fields(definition, event),
+                            ),
+                            None => (String::new(), Vec::new()),
+                        };
                     let finding = correlation_finding(
                         definition,
                         correlation,
@@ -484,8 +493,8 @@ fn correlation_finding(
         group: correlation
             .group_by
             .iter()
-            .zip(key.iter())
-            .map(|(g, v)| (g.name.clone(), Some(v.to_string())))
+            .zip(key.values())
+            .map(|(g, v)| (g.name.clone(), Some(v.into_owned())))
             .collect(),
         count: fire.count,
         window: Some(Window {

@@ -3,7 +3,11 @@
 //! event contributes (stateless findings, hits for correlations) is handed
 //! to the [`Engine`](crate::Engine), which applies it in stream order.
 
+use std::fmt::Write as _;
+use std::ops::Range;
 use std::sync::Arc;
+
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 
 use crate::correlation::{Correlation, Kind};
 use crate::dedup::identity;
@@ -11,23 +15,123 @@ use crate::event::{EventBuf, Meta, Rejection, Value};
 use crate::fields::{FieldId, system};
 use crate::finding::Finding;
 use crate::matcher::parse_ip;
+use crate::packed::Packer;
 use crate::rule::template::Part;
 use crate::ruleset::{Rule, RuleSet};
 use crate::time::Timestamp;
-use crate::window::{GroupKey, Hit, Payload};
+use crate::window::{Hit, Payload};
 
 /// What an event contributes to one rule, waiting for its turn.
 #[derive(Debug)]
 pub(crate) enum Item {
     Finding(usize, Box<Finding>),
-    /// `line` is the event, shared by its hits: the finding of the hit that
-    /// fires is rendered from it (most hits never fire).
+    /// A hit for a correlation; its texts are kept in [`HitTexts`].
     Hit {
         rule: usize,
-        key: GroupKey,
-        hit: Hit,
-        line: Arc<str>,
+        step: usize,
+        /// The packed group key.
+        key: Range<usize>,
+        payload: PayloadAt,
     },
+}
+
+/// A [`Payload`] whose texts are ranges of [`HitTexts`].
+#[derive(Debug)]
+pub(crate) enum PayloadAt {
+    None,
+    Values(Range<usize>),
+    New {
+        key: Range<usize>,
+        shown: Range<usize>,
+        network: Option<Range<usize>>,
+    },
+}
+
+/// The texts the hits of one event refer to, in one string: the event
+/// line (the finding of the hit that fires is rendered from it, and most
+/// hits never fire), its id, then keys and payloads.
+#[derive(Debug, Default)]
+pub(crate) struct HitTexts {
+    text: String,
+    line_end: usize,
+    id_end: usize,
+}
+
+impl HitTexts {
+    /// The event line.
+    pub(crate) fn line(&self) -> &str {
+        &self.text[..self.line_end]
+    }
+
+    /// A text of a hit.
+    pub(crate) fn get(&self, range: &Range<usize>) -> &str {
+        self.text.get(range.clone()).unwrap_or_default()
+    }
+
+    /// The hit at `time` for `step` with `payload`.
+    pub(crate) fn hit(&self, time: Timestamp, step: usize, payload: &PayloadAt) -> Hit<'_> {
+        Hit {
+            time,
+            id: &self.text[self.line_end..self.id_end],
+            step,
+            payload: match payload {
+                PayloadAt::None => Payload::None,
+                PayloadAt::Values(values) => Payload::Values(self.get(values)),
+                PayloadAt::New {
+                    key,
+                    shown,
+                    network,
+                } => Payload::New {
+                    key: self.get(key),
+                    shown: self.get(shown),
+                    network: network.as_ref().map(|n| self.get(n)),
+                },
+            },
+        }
+    }
+
+    /// Keeps the event's line and id, once.
+    fn keep_event(&mut self, event: &EventBuf) {
+        if self.id_end == 0 {
+            let (line, id) = (event.line(), event.str(system::ID).unwrap_or_default());
+            // Room for the keys and payloads of a few hits too.
+            self.text.reserve(line.len() + id.len() + 256);
+            self.text.push_str(line);
+            self.line_end = self.text.len();
+            self.text.push_str(id);
+            self.id_end = self.text.len();
+        }
+    }
+}
+
+/// What an accepted event contributes to the rules.
+#[derive(Debug, Default)]
+pub(crate) struct Contribution {
+    pub(crate) items: Vec<Item>,
+    pub(crate) texts: HitTexts,
+}
+
+impl Contribution {
+    /// Adds the hit of `rule` for `step`, unless the event lacks a value it
+    /// needs (a group-by field, the counted field).
+    fn push_hit(&mut self, rule: usize, correlation: &Correlation, step: usize, event: &EventBuf) {
+        self.texts.keep_event(event);
+        let text = &mut self.texts.text;
+        let mark = text.len();
+        let hit = group_key(text, correlation, event, step).and_then(|key| {
+            let payload = payload(text, correlation, event)?;
+            Some(Item::Hit {
+                rule,
+                step,
+                key,
+                payload,
+            })
+        });
+        match hit {
+            Some(hit) => self.items.push(hit),
+            None => text.truncate(mark),
+        }
+    }
 }
 
 /// Parses a line again (one that was accepted before) to render the
@@ -46,13 +150,13 @@ pub(crate) fn reparse<'b>(
 pub struct Evaluated {
     pub(crate) identity: u128,
     pub(crate) time: Option<Timestamp>,
-    pub(crate) items: Vec<Item>,
+    pub(crate) contribution: Contribution,
 }
 
 impl Evaluated {
     /// True when the event contributes nothing to any rule.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.contribution.items.is_empty()
     }
 }
 
@@ -84,105 +188,106 @@ impl Matcher {
         Ok(Evaluated {
             identity,
             time: meta.time,
-            items: self.items(meta),
+            contribution: self.contribution(meta),
         })
     }
 
     /// Matches the parsed event against every rule.
-    fn items(&mut self, meta: Meta) -> Vec<Item> {
-        let mut items = Vec::new();
+    fn contribution(&mut self, meta: Meta) -> Contribution {
+        let mut contribution = Contribution::default();
         let event = &self.buf;
-        let mut line: Option<Arc<str>> = None;
         let event_type = event.str(system::TYPE).unwrap_or_default();
         for (index, rule) in self.rules.rules.iter().enumerate() {
             if !rule.filter.admits(meta.kind, event_type) || !rule.matches(event, &mut self.memo) {
                 continue;
             }
             let Some(correlation) = &rule.correlation else {
-                items.push(Item::Finding(
+                contribution.items.push(Item::Finding(
                     index,
                     Box::new(stateless_finding(rule, event, meta)),
                 ));
                 continue;
             };
-            let Some(time) = meta.time else {
+            if meta.time.is_none() {
+                continue;
+            }
+            let Some(steps) = correlation.steps() else {
+                contribution.push_hit(index, correlation, 0, event);
                 continue;
             };
             // An event may advance an ordered sequence by one step of each
             // partial sequence (highest first, so it never counts twice in
             // one), but stands for only one step (the first it matches) of
             // an unordered one: every step needs an event of its own.
-            let mut steps: Vec<usize> = match correlation.steps() {
-                Some(steps) => (0..steps.len())
-                    .rev()
-                    .filter(|&k| rule.selection_matches(steps[k], event, &mut self.memo))
-                    .collect(),
-                None => vec![0],
-            };
-            if matches!(correlation.kind, Kind::Unordered(_)) && steps.len() > 1 {
-                steps.drain(..steps.len() - 1);
+            let mut matches = |k: usize| rule.selection_matches(steps[k], event, &mut self.memo);
+            if matches!(correlation.kind, Kind::Unordered(_)) {
+                if let Some(step) = (0..steps.len()).find(|&k| matches(k)) {
+                    contribution.push_hit(index, correlation, step, event);
+                }
+                continue;
             }
-            for step in steps {
-                let Some(key) = group_key(correlation, event, step) else {
-                    continue;
-                };
-                let Some(payload) = payload(correlation, event) else {
-                    continue;
-                };
-                items.push(Item::Hit {
-                    rule: index,
-                    key,
-                    hit: Hit {
-                        time,
-                        id: event.str(system::ID).unwrap_or_default().into(),
-                        step,
-                        payload,
-                    },
-                    line: Arc::clone(line.get_or_insert_with(|| Arc::from(event.line()))),
-                });
+            for step in (0..steps.len()).rev() {
+                if matches(step) {
+                    contribution.push_hit(index, correlation, step, event);
+                }
             }
         }
-        items
+        contribution
     }
+}
+
+/// Writes the values of `field` joined with `,`; false when it has none.
+fn write_joined(out: &mut impl std::fmt::Write, event: &EventBuf, field: FieldId) -> bool {
+    let mut any = false;
+    for value in event.scalars(field) {
+        if any {
+            let _ = out.write_char(',');
+        }
+        any = true;
+        write_value(out, value);
+    }
+    any
 }
 
 /// The values of `field` joined with `,`, or `None` when it has none.
 fn joined(event: &EventBuf, field: FieldId) -> Option<String> {
     let mut text = String::new();
-    let mut any = false;
-    for value in event.scalars(field) {
-        if any {
-            text.push(',');
+    write_joined(&mut text, event, field).then_some(text)
+}
+
+/// Writes the packed group key of an event at the end of `out`.
+fn group_key(
+    out: &mut String,
+    correlation: &Correlation,
+    event: &EventBuf,
+    step: usize,
+) -> Option<Range<usize>> {
+    let start = out.len();
+    let mut packer = Packer::new(out);
+    for g in &correlation.group_by {
+        let field = *g.fields.get(step).or(g.fields.first())?;
+        packer.begin();
+        if !write_joined(&mut packer, event, field) {
+            return None;
         }
-        any = true;
-        push_value(&mut text, value);
     }
-    any.then_some(text)
+    Some(start..out.len())
 }
 
-fn group_key(correlation: &Correlation, event: &EventBuf, step: usize) -> Option<GroupKey> {
-    correlation
-        .group_by
-        .iter()
-        .map(|g| {
-            let field = *g.fields.get(step).or(g.fields.first())?;
-            joined(event, field).map(String::into_boxed_str)
-        })
-        .collect()
-}
-
-fn payload(correlation: &Correlation, event: &EventBuf) -> Option<Payload> {
+/// Writes what the correlation type reads from an event at the end of
+/// `out`.
+fn payload(out: &mut String, correlation: &Correlation, event: &EventBuf) -> Option<PayloadAt> {
     match &correlation.kind {
         Kind::ValueCount { field, .. } => {
-            let values: Vec<Box<str>> = event
-                .scalars(*field)
-                .map(|v| {
-                    let mut s = String::new();
-                    push_value(&mut s, v);
-                    s.into_boxed_str()
-                })
-                .collect();
-            (!values.is_empty()).then_some(Payload::Values(values))
+            let start = out.len();
+            let mut packer = Packer::new(out);
+            let mut any = false;
+            for value in event.scalars(*field) {
+                packer.begin();
+                write_value(&mut packer, value);
+                any = true;
+            }
+            any.then_some(PayloadAt::Values(start..out.len()))
         }
         Kind::NewValue {
             fields,
@@ -190,43 +295,46 @@ fn payload(correlation: &Correlation, event: &EventBuf) -> Option<Payload> {
             prefix_v6,
             ..
         } => {
-            let mut key = String::new();
-            let mut shown = String::new();
-            let mut network = None;
+            let shown_start = out.len();
             for (i, &field) in fields.iter().enumerate() {
-                let value = joined(event, field)?;
                 if i > 0 {
-                    key.push('\u{1f}');
-                    shown.push('|');
+                    out.push('|');
                 }
-                match masked(&value, *prefix_v4, *prefix_v6) {
-                    Some(net) => {
-                        key.push_str(&net);
-                        network = Some(net.into_boxed_str());
-                    }
-                    None => key.push_str(&value),
+                if !write_joined(out, event, field) {
+                    return None;
                 }
-                shown.push_str(&value);
             }
-            Some(Payload::New {
-                key: key.into(),
-                shown: shown.into(),
+            let shown = shown_start..out.len();
+            let key_start = out.len();
+            let mut network = None;
+            let mut packer = Packer::new(out);
+            for &field in fields {
+                packer.begin();
+                let value_start = packer.len();
+                write_joined(&mut packer, event, field);
+                if let Some(net) = masked(packer.since(value_start), *prefix_v4, *prefix_v6) {
+                    packer.truncate(value_start);
+                    let _ = write!(packer, "{}/{}", net.network(), net.prefix());
+                    network = Some(value_start..packer.len());
+                }
+            }
+            Some(PayloadAt::New {
+                key: key_start..out.len(),
+                shown,
                 network,
             })
         }
-        _ => Some(Payload::None),
+        _ => Some(PayloadAt::None),
     }
 }
 
 /// The network of an address under the configured prefixes, if `value` is
 /// an address and a prefix applies.
-fn masked(value: &str, prefix_v4: Option<u8>, prefix_v6: Option<u8>) -> Option<String> {
-    use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
-    let network = match parse_ip(value)? {
+fn masked(value: &str, prefix_v4: Option<u8>, prefix_v6: Option<u8>) -> Option<IpNetwork> {
+    Some(match parse_ip(value)? {
         std::net::IpAddr::V4(ip) => IpNetwork::V4(Ipv4Network::new(ip, prefix_v4?).ok()?),
         std::net::IpAddr::V6(ip) => IpNetwork::V6(Ipv6Network::new(ip, prefix_v6?).ok()?),
-    };
-    Some(format!("{}/{}", network.network(), network.prefix()))
+    })
 }
 
 fn stateless_finding(rule: &Rule, event: &EventBuf, meta: Meta) -> Finding {
@@ -299,14 +407,10 @@ pub(crate) fn assemble(
     message
 }
 
-/// Appends the text form of an event value.
-fn push_value(out: &mut String, value: Value<'_>) {
-    use std::fmt::Write as _;
+/// Writes the text form of an event value.
+fn write_value(out: &mut impl std::fmt::Write, value: Value<'_>) {
     let _ = match value {
-        Value::Str(s) => {
-            out.push_str(s);
-            Ok(())
-        }
+        Value::Str(s) => out.write_str(s),
         Value::Int(n) => write!(out, "{n}"),
         Value::UInt(n) => write!(out, "{n}"),
         Value::Float(n) => write!(out, "{n}"),

@@ -9,15 +9,56 @@
 //! group's window starts again empty. `spike` alone uses fixed buckets,
 //! since its baseline is a series of bucket counts.
 
-use std::collections::{HashMap, VecDeque};
+use std::borrow::Borrow;
+use std::collections::VecDeque;
 
+use foldhash::HashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::correlation::{Correlation, Kind};
+use crate::event_id::EventId;
+use crate::packed::{self, Unpack};
 use crate::time::{Span, Timestamp};
 
-/// The group-by values of one group, in group-by order.
-pub type GroupKey = Box<[Box<str>]>;
+/// The group-by values of one group, in group-by order, packed into one
+/// string (see [`crate::packed`]): groups are found by the borrowed packed
+/// text, so a hit on a known group allocates nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupKey(Box<str>);
+
+impl GroupKey {
+    /// The key of already packed values.
+    pub fn from_packed(packed: &str) -> GroupKey {
+        GroupKey(packed.into())
+    }
+
+    /// The group-by values, in order.
+    pub fn values(&self) -> Unpack<'_> {
+        packed::unpack(&self.0)
+    }
+}
+
+impl Borrow<str> for GroupKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Saved as the list of values.
+impl Serialize for GroupKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.values())
+    }
+}
+
+impl<'de> Deserialize<'de> for GroupKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<GroupKey, D::Error> {
+        let values = Vec::<String>::deserialize(d)?;
+        Ok(GroupKey(
+            packed::pack(values.iter().map(String::as_str)).into(),
+        ))
+    }
+}
 
 /// Most evidence event ids a finding carries.
 pub const MAX_EVIDENCE: usize = 20;
@@ -27,35 +68,36 @@ pub const MAX_VALUES: usize = 20;
 /// are forgotten first, and counted.
 pub const MAX_VALUES_PER_GROUP: usize = 10_000;
 
-/// What one matching event brings to a correlation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
+/// What one matching event brings to a correlation, borrowed from where
+/// the event's contribution is kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit<'a> {
     /// Event time.
     pub time: Timestamp,
     /// Event id.
-    pub id: Box<str>,
+    pub id: &'a str,
     /// Which step it matched (temporal correlations).
     pub step: usize,
     /// What the correlation type reads from the event.
-    pub payload: Payload,
+    pub payload: Payload<'a>,
 }
 
 /// The type-specific part of a hit.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Payload<'a> {
     /// Nothing beyond time and id.
     None,
-    /// The values of the counted field (`value_count`).
-    Values(Vec<Box<str>>),
+    /// The values of the counted field (`value_count`), packed.
+    Values(&'a str),
     /// The tracked value (`new_value`): the comparison key, the value as it
     /// appears in the event, and the network it was compared by.
     New {
         /// What is compared (networks masked by `prefix`).
-        key: Box<str>,
+        key: &'a str,
         /// The value as in the event.
-        shown: Box<str>,
+        shown: &'a str,
         /// The network, when compared by prefix.
-        network: Option<Box<str>>,
+        network: Option<&'a str>,
     },
 }
 
@@ -93,14 +135,14 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum GroupState {
     /// `event_count`: the counted events, oldest first.
-    Count(VecDeque<(Timestamp, Box<str>)>),
+    Count(VecDeque<(Timestamp, EventId)>),
     /// `value_count`: each value's latest time and event id.
     Values(ValueWindow),
     /// `temporal_ordered`: for each step, the latest-starting partial
     /// sequence that reached it: (start, step event ids).
-    Ordered(Vec<Option<(Timestamp, Vec<Box<str>>)>>),
+    Ordered(Vec<Option<(Timestamp, Vec<EventId>)>>),
     /// `temporal`: each step's latest time and event id.
-    Unordered(Vec<Option<(Timestamp, Box<str>)>>),
+    Unordered(Vec<Option<(Timestamp, EventId)>>),
     /// `new_value`: when the group was first seen, and each value's latest time.
     NewValue {
         /// The group's first event.
@@ -130,7 +172,7 @@ impl GroupState {
             Kind::Unordered(steps) => GroupState::Unordered(vec![None; steps.len()]),
             Kind::NewValue { .. } => GroupState::NewValue {
                 first: time,
-                seen: HashMap::new(),
+                seen: HashMap::default(),
             },
             Kind::Spike { .. } => GroupState::Spike {
                 buckets: VecDeque::new(),
@@ -151,7 +193,7 @@ impl GroupState {
 #[derive(Debug, Clone, Default)]
 pub struct ValueWindow {
     /// Each value's latest time and event id.
-    latest: HashMap<Box<str>, Stamped>,
+    latest: HashMap<Box<str>, (Timestamp, EventId)>,
     /// (time, value), oldest first, once the window has held more than
     /// [`SCAN_UP_TO`] values; `None` before (and again once it is empty).
     /// An entry is stale when its value was seen again later; stale entries
@@ -159,11 +201,11 @@ pub struct ValueWindow {
     /// every correlation type stays as small as it was: most windows never
     /// need the order.
     #[allow(clippy::box_collection)]
-    order: Option<Box<VecDeque<Stamped>>>,
+    order: Option<Box<VecDeque<TimedValue>>>,
 }
 
-/// A time with a text: a value's latest event id, or a value in the order.
-type Stamped = (Timestamp, Box<str>);
+/// A value with a time it was seen.
+type TimedValue = (Timestamp, Box<str>);
 
 /// Windows of up to this many values are expired by scanning them.
 const SCAN_UP_TO: usize = 16;
@@ -181,7 +223,9 @@ impl ValueWindow {
 
     /// Each value with its latest time and event id, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Timestamp, &str)> {
-        self.latest.iter().map(|(v, (t, id))| (&**v, *t, &**id))
+        self.latest
+            .iter()
+            .map(|(v, (t, id))| (&**v, *t, id.as_str()))
     }
 
     /// Forgets the values last seen before `oldest`.
@@ -208,9 +252,9 @@ impl ValueWindow {
     fn insert(&mut self, value: &str, time: Timestamp, id: &str) {
         match self.latest.get_mut(value) {
             Some((seen, _)) if *seen > time => return,
-            Some(entry) => *entry = (time, id.into()),
+            Some(entry) => *entry = (time, EventId::new(id)),
             None => {
-                self.latest.insert(value.into(), (time, id.into()));
+                self.latest.insert(value.into(), (time, EventId::new(id)));
             }
         }
         let Some(order) = &mut self.order else {
@@ -235,7 +279,7 @@ impl ValueWindow {
     }
 
     fn rebuild_order(&mut self) {
-        let mut order: Vec<Stamped> = self
+        let mut order: Vec<TimedValue> = self
             .latest
             .iter()
             .map(|(v, (t, _))| (*t, v.clone()))
@@ -246,7 +290,7 @@ impl ValueWindow {
 
     /// Empties the window, returning (value, (time, id)) ordered by time,
     /// then value.
-    fn take(&mut self) -> Vec<(Box<str>, Stamped)> {
+    fn take(&mut self) -> Vec<(Box<str>, (Timestamp, EventId))> {
         let mut all: Vec<_> = self.latest.drain().collect();
         all.sort_by(|a, b| (a.1.0, &a.0).cmp(&(b.1.0, &b.0)));
         self.order = None;
@@ -262,7 +306,7 @@ impl PartialEq for ValueWindow {
 
 impl Serialize for ValueWindow {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&str, &Stamped)> =
+        let mut entries: Vec<(&str, &(Timestamp, EventId))> =
             self.latest.iter().map(|(v, e)| (&**v, e)).collect();
         entries.sort_by(|a, b| (a.1.0, a.0).cmp(&(b.1.0, b.0)));
         s.collect_map(entries)
@@ -296,7 +340,7 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
             while events.front().is_some_and(|(t, _)| *t < oldest) {
                 events.pop_front();
             }
-            events.push_back((hit.time, hit.id.clone()));
+            events.push_back((hit.time, EventId::new(hit.id)));
             let count = events.len() as u64;
             if threshold.holds(count) {
                 let start = events.front().map(|(t, _)| *t);
@@ -319,9 +363,9 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
         }
         (Kind::ValueCount { threshold, .. }, GroupState::Values(values)) => {
             values.expire(oldest);
-            if let Payload::Values(new) = &hit.payload {
-                for v in new {
-                    values.insert(v, hit.time, &hit.id);
+            if let Payload::Values(new) = hit.payload {
+                for v in packed::unpack(new) {
+                    values.insert(&v, hit.time, hit.id);
                 }
             }
             let count = values.len() as u64;
@@ -330,8 +374,8 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
                 let start = ordered.first().map(|(_, (t, _))| *t);
                 let mut ids: Vec<String> = Vec::new();
                 for (_, (_, id)) in &ordered {
-                    if ids.len() < MAX_EVIDENCE && !ids.iter().any(|i| **i == **id) {
-                        ids.push(id.to_string());
+                    if ids.len() < MAX_EVIDENCE && !ids.iter().any(|i| i == id.as_str()) {
+                        ids.push(id.as_str().to_owned());
                     }
                 }
                 Some(Fire {
@@ -359,11 +403,11 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
             }
             let k = hit.step;
             let candidate = if k == 0 {
-                Some((hit.time, vec![hit.id.clone()]))
+                Some((hit.time, vec![EventId::new(hit.id)]))
             } else {
                 partial[k - 1].as_ref().map(|(start, ids)| {
                     let mut ids = ids.clone();
-                    ids.push(hit.id.clone());
+                    ids.push(EventId::new(hit.id));
                     (*start, ids)
                 })
             };
@@ -373,7 +417,7 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
                     Some(Fire {
                         count: steps.len() as u64,
                         start: Some(start),
-                        events: ids.iter().map(|i| i.to_string()).collect(),
+                        events: ids.iter().map(|i| i.as_str().to_owned()).collect(),
                         ..Fire::default()
                     })
                 }
@@ -387,21 +431,24 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
             }
         }
         (Kind::Unordered(steps), GroupState::Unordered(seen)) => {
-            seen[hit.step] = Some((hit.time, hit.id.clone()));
+            seen[hit.step] = Some((hit.time, EventId::new(hit.id)));
             for s in seen.iter_mut() {
                 if s.as_ref().is_some_and(|(t, _)| *t < oldest) {
                     *s = None;
                 }
             }
             if seen.iter().all(Option::is_some) {
-                let mut entries: Vec<(Timestamp, Box<str>)> =
+                let mut entries: Vec<(Timestamp, EventId)> =
                     seen.iter_mut().filter_map(Option::take).collect();
                 let start = entries.iter().map(|(t, _)| *t).min();
                 entries.sort_by_key(|a| a.0);
                 Some(Fire {
                     count: steps.len() as u64,
                     start,
-                    events: entries.into_iter().map(|(_, id)| id.to_string()).collect(),
+                    events: entries
+                        .into_iter()
+                        .map(|(_, id)| id.as_str().to_owned())
+                        .collect(),
                     ..Fire::default()
                 })
             } else {
@@ -418,7 +465,7 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
                 key,
                 shown,
                 network,
-            } = &hit.payload
+            } = hit.payload
             else {
                 return (None, 0);
             };
@@ -430,7 +477,7 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
                     known
                 }
                 None => {
-                    seen.insert(key.clone(), hit.time);
+                    seen.insert(key.into(), hit.time);
                     if seen.len() > MAX_VALUES_PER_GROUP {
                         forgotten = forget_oldest(seen, forget_before);
                     }
@@ -443,7 +490,7 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
                 start: Some(hit.time),
                 events: vec![hit.id.to_string()],
                 value: Some(shown.to_string()),
-                network: network.as_ref().map(|n| n.to_string()),
+                network: network.map(str::to_owned),
                 ..Fire::default()
             })
         }
@@ -524,8 +571,10 @@ fn threshold_window(threshold: &crate::correlation::Threshold) -> usize {
     })
 }
 
-fn evidence<'a>(ids: impl Iterator<Item = &'a Box<str>>) -> Vec<String> {
-    ids.take(MAX_EVIDENCE).map(|id| id.to_string()).collect()
+fn evidence<'a>(ids: impl Iterator<Item = &'a EventId>) -> Vec<String> {
+    ids.take(MAX_EVIDENCE)
+        .map(|id| id.as_str().to_owned())
+        .collect()
 }
 
 fn forget_oldest(seen: &mut HashMap<Box<str>, Timestamp>, forget_before: Timestamp) -> u64 {
@@ -562,13 +611,14 @@ pub struct RuleState {
 }
 
 impl RuleState {
-    /// Feeds a hit to its group, creating the group if needed; returns
-    /// what to report if the rule fires.
+    /// Feeds a hit to its group (by its packed key, see
+    /// [`GroupKey`]), creating the group if needed; returns what to report
+    /// if the rule fires.
     pub fn hit(
         &mut self,
         correlation: &Correlation,
         max_groups: usize,
-        key: &GroupKey,
+        key: &str,
         hit: &Hit,
     ) -> Option<Fire> {
         let group = match self.groups.get_mut(key) {
@@ -591,10 +641,12 @@ impl RuleState {
                 {
                     self.sweep(correlation, max_groups, hit.time);
                 }
-                self.groups.entry(key.clone()).or_insert_with(|| Group {
-                    last: hit.time,
-                    state: GroupState::new(correlation, hit.time),
-                })
+                self.groups
+                    .entry(GroupKey::from_packed(key))
+                    .or_insert_with(|| Group {
+                        last: hit.time,
+                        state: GroupState::new(correlation, hit.time),
+                    })
             }
         };
         let (fire, forgotten) = update(correlation, group, hit);
@@ -629,8 +681,7 @@ impl RuleState {
 /// Serialises the group map as a list of (key, group) pairs, since JSON
 /// object keys must be strings.
 mod group_list {
-    use std::collections::HashMap;
-
+    use foldhash::HashMap;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::{Group, GroupKey};
@@ -668,27 +719,26 @@ mod tests {
         }
     }
 
-    fn key() -> GroupKey {
-        vec![Box::<str>::from("g")].into_boxed_slice()
-    }
+    /// The packed key of the one group of these tests.
+    const KEY: &str = "g";
 
-    fn values_hit(minute: i64, id: &str, values: &[&str]) -> Hit {
+    fn values_hit<'a>(minute: i64, id: &'a str, packed_values: &'a str) -> Hit<'a> {
         Hit {
             time: Timestamp(minute * MINUTE),
-            id: id.into(),
+            id,
             step: 0,
-            payload: Payload::Values(values.iter().map(|v| Box::<str>::from(*v)).collect()),
+            payload: Payload::Values(packed_values),
         }
     }
 
-    fn new_value_hit(minute: i64, value: &str) -> Hit {
+    fn new_value_hit(minute: i64, value: &str) -> Hit<'_> {
         Hit {
             time: Timestamp(minute * MINUTE),
-            id: format!("e{minute}").into(),
+            id: "e",
             step: 0,
             payload: Payload::New {
-                key: value.into(),
-                shown: value.into(),
+                key: value,
+                shown: value,
                 network: None,
             },
         }
@@ -723,13 +773,13 @@ mod tests {
             state.hit(
                 &c,
                 100,
-                &key(),
-                &values_hit(minute, &format!("e{i}"), &[&value]),
+                KEY,
+                &values_hit(minute, &format!("e{i}"), &packed::pack([value.as_str()])),
             );
             seen.retain(|(_, v)| *v != value);
             seen.push((minute, value));
             seen.retain(|(m, _)| *m >= minute - 10);
-            let GroupState::Values(window) = &state.groups[&key()].state else {
+            let GroupState::Values(window) = &state.groups[KEY].state else {
                 panic!("a value_count group");
             };
             assert_eq!(window.len(), seen.len(), "after hit {i}");
@@ -770,8 +820,9 @@ mod tests {
         let mut state = RuleState::default();
         let mut fired = None;
         for i in 0..30_000i64 {
-            let hit = values_hit(i / 100, &format!("e{i}"), &[&format!("u{i}")]);
-            if let Some(fire) = state.hit(&c, 10, &key(), &hit) {
+            let (id, value) = (format!("e{i}"), format!("u{i}"));
+            let hit = values_hit(i / 100, &id, &value);
+            if let Some(fire) = state.hit(&c, 10, KEY, &hit) {
                 fired = Some((i, fire));
             }
         }
@@ -797,36 +848,20 @@ mod tests {
         );
         // Idle for exactly the retention: still the same group, learned.
         let mut kept = RuleState::default();
-        assert!(kept.hit(&c, 10, &key(), &new_value_hit(0, "a")).is_none());
-        assert!(
-            kept.hit(&c, 10, &key(), &new_value_hit(1440, "b"))
-                .is_some()
-        );
+        assert!(kept.hit(&c, 10, KEY, &new_value_hit(0, "a")).is_none());
+        assert!(kept.hit(&c, 10, KEY, &new_value_hit(1440, "b")).is_some());
         // Idle for longer: a new group, learning again, whether or not a
         // sweep dropped it in between.
         let mut idle = RuleState::default();
-        assert!(idle.hit(&c, 10, &key(), &new_value_hit(0, "a")).is_none());
-        assert!(
-            idle.hit(&c, 10, &key(), &new_value_hit(1441, "b"))
-                .is_none()
-        );
-        assert!(
-            idle.hit(&c, 10, &key(), &new_value_hit(1500, "c"))
-                .is_none()
-        );
-        assert!(
-            idle.hit(&c, 10, &key(), &new_value_hit(1501, "d"))
-                .is_some()
-        );
+        assert!(idle.hit(&c, 10, KEY, &new_value_hit(0, "a")).is_none());
+        assert!(idle.hit(&c, 10, KEY, &new_value_hit(1441, "b")).is_none());
+        assert!(idle.hit(&c, 10, KEY, &new_value_hit(1500, "c")).is_none());
+        assert!(idle.hit(&c, 10, KEY, &new_value_hit(1501, "d")).is_some());
         let mut swept = RuleState::default();
-        assert!(swept.hit(&c, 10, &key(), &new_value_hit(0, "a")).is_none());
+        assert!(swept.hit(&c, 10, KEY, &new_value_hit(0, "a")).is_none());
         swept.sweep(&c, 10, Timestamp(1441 * MINUTE));
         assert!(swept.groups.is_empty());
-        assert!(
-            swept
-                .hit(&c, 10, &key(), &new_value_hit(1441, "b"))
-                .is_none()
-        );
+        assert!(swept.hit(&c, 10, KEY, &new_value_hit(1441, "b")).is_none());
         assert_eq!(
             swept.groups,
             idle_after(&c, &[(0, "a"), (1441, "b")]).groups
@@ -845,27 +880,27 @@ mod tests {
         );
         let spike_hit = |minute: i64| Hit {
             time: Timestamp(minute * MINUTE),
-            id: format!("e{minute}").into(),
+            id: "e",
             step: 0,
             payload: Payload::None,
         };
         let burst = |state: &mut RuleState, start: i64| {
             (0..5)
-                .filter_map(|k| state.hit(&c, 10, &key(), &spike_hit(start + k)))
+                .filter_map(|k| state.hit(&c, 10, KEY, &spike_hit(start + k)))
                 .count()
         };
         let mut kept = RuleState::default();
-        kept.hit(&c, 10, &key(), &spike_hit(59));
+        kept.hit(&c, 10, KEY, &spike_hit(59));
         assert_eq!(burst(&mut kept, 295), 1, "idle 4h: the baseline is zeros");
         let mut idle = RuleState::default();
-        idle.hit(&c, 10, &key(), &spike_hit(59));
+        idle.hit(&c, 10, KEY, &spike_hit(59));
         assert_eq!(burst(&mut idle, 300), 0, "idle over 4h: a first bucket");
     }
 
     fn idle_after(c: &Correlation, hits: &[(i64, &str)]) -> RuleState {
         let mut state = RuleState::default();
         for (minute, value) in hits {
-            state.hit(c, 10, &key(), &new_value_hit(*minute, value));
+            state.hit(c, 10, KEY, &new_value_hit(*minute, value));
         }
         state
     }
