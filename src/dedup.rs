@@ -5,13 +5,13 @@
 //! bounded memory of recent identities catches them without growing with the
 //! stream; identities forgotten to make room are counted.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// A bounded set of recently seen event identities.
 #[derive(Debug)]
 pub struct Dedup {
-    seen: HashSet<u128>,
+    seen: foldhash::HashSet<u128>,
     order: VecDeque<u128>,
     capacity: usize,
     evictions: u64,
@@ -21,7 +21,7 @@ impl Dedup {
     /// A filter remembering up to `capacity` identities (0 disables it).
     pub fn new(capacity: usize) -> Dedup {
         Dedup {
-            seen: HashSet::new(),
+            seen: foldhash::HashSet::default(),
             order: VecDeque::new(),
             capacity,
             evictions: 0,

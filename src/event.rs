@@ -778,10 +778,14 @@ impl<'de> Visitor<'de> for Child<'_> {
 /// parse; this writes into a buffer the event reuses.
 fn unescape_into(body: &str, out: &mut String) {
     let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
+    loop {
+        // Copy the run up to the next escape whole.
+        let rest = chars.as_str();
+        let run = memchr::memchr(b'\\', rest.as_bytes()).unwrap_or(rest.len());
+        out.push_str(&rest[..run]);
+        chars = rest[run..].chars();
+        if chars.next().is_none() {
+            break;
         }
         let decoded = match chars.next() {
             Some('n') => '\n',
@@ -977,6 +981,7 @@ mod tests {
             r#"a\"b\\c\/d\n\t\r\b\f"#,
             r#"\u00e9\u20ac"#,
             r#"\ud83d\ude00 x"#,
+            r#"\"édgés\u0041\""#,
         ] {
             let line = ISSUED.replace(r#""note":"a\nb""#, &format!(r#""note":"{body}""#));
             buf.parse(line.as_bytes(), &t).unwrap();

@@ -115,6 +115,9 @@ impl Contribution {
     /// Adds the hit of `rule` for `step`, unless the event lacks a value it
     /// needs (a group-by field, the counted field).
     fn push_hit(&mut self, rule: usize, correlation: &Correlation, step: usize, event: &EventBuf) {
+        if self.items.is_empty() {
+            self.items.reserve(8);
+        }
         self.texts.keep_event(event);
         let text = &mut self.texts.text;
         let mark = text.len();
