@@ -14,14 +14,15 @@
 //!
 //! Run with `cargo bench --bench engine`.
 
-use std::borrow::Cow;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use serde::Deserialize;
 use tokenwatch::simulate::{Config, Simulation};
+use typed::TypedEvent;
+
+mod typed;
 use tokenwatch::{Engine, Options, RuleSet, loader};
 
 /// Events per measured iteration.
@@ -42,55 +43,6 @@ fn events() -> Vec<String> {
         lines.push(std::mem::take(&mut line));
     }
     lines
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct TypedEvent<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(borrow)]
-    time: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "type")]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    source: Cow<'a, str>,
-    #[serde(borrow)]
-    specversion: Cow<'a, str>,
-    #[serde(borrow)]
-    userid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    originip: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    tenantid: Cow<'a, str>,
-    #[serde(borrow)]
-    sessionid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    authclaims: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    data: TypedData<'a>,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code, non_snake_case)]
-struct TypedData<'a> {
-    #[serde(borrow, default)]
-    scopes: Vec<Cow<'a, str>>,
-    #[serde(borrow)]
-    grantType: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    issuedAt: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    resourceOwner: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    issuedToClientId: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    deviceType: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    revokedAt: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    revokedBy: Option<Cow<'a, str>>,
-    revokedByBearer: Option<bool>,
 }
 
 fn engine_over(rules: &Arc<RuleSet>, lines: &[String]) -> usize {

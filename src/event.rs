@@ -202,7 +202,9 @@ pub struct EventBuf {
     line: String,
     arena: String,
     claims: String,
-    values: Vec<(FieldId, u32, Raw)>,
+    values: Vec<(FieldId, Raw)>,
+    /// The values again, grouped by field (reused between events).
+    grouped: Vec<(FieldId, Raw)>,
     slots: Vec<(u32, u32)>,
     max_line: usize,
 }
@@ -256,7 +258,7 @@ impl EventBuf {
         };
         if let Some(field) = hour {
             self.values
-                .push((field, 0, Raw::Int(i64::from(time.hour()))));
+                .push((field, Raw::Int(i64::from(time.hour()))));
         }
         if let Some(field) = weekday {
             let start = self.arena.len() as u32;
@@ -267,7 +269,7 @@ impl EventBuf {
                 start,
                 end: self.arena.len() as u32,
             };
-            self.values.push((field, 0, Raw::Str(text)));
+            self.values.push((field, Raw::Str(text)));
         }
         true
     }
@@ -294,7 +296,7 @@ impl EventBuf {
 
     fn walk_claims(&mut self, fields: &FieldTable, node: u32) {
         let (start, end) = self.slots[system::AUTHCLAIMS.index()];
-        let Some(&(_, _, Raw::Str(text))) = self.values[start as usize..end as usize].first()
+        let Some(&(_, Raw::Str(text))) = self.values[start as usize..end as usize].first()
         else {
             return;
         };
@@ -334,29 +336,34 @@ impl EventBuf {
         // container marker the walk filed for it again.
         let claims_marker = self.values[mark..]
             .iter()
-            .position(|(f, _, _)| *f == system::AUTHCLAIMS);
+            .position(|(f, _)| *f == system::AUTHCLAIMS);
         if let Some(offset) = claims_marker {
             self.values.remove(mark + offset);
         }
     }
 
+    /// Groups the values by field, keeping their order within a field (a
+    /// counting sort), and records where each field's values are.
     fn index(&mut self, field_count: usize) {
-        for (seq, entry) in self.values.iter_mut().enumerate() {
-            entry.1 = seq as u32;
-        }
-        self.values
-            .sort_unstable_by_key(|&(field, seq, _)| (field, seq));
         self.slots.clear();
         self.slots.resize(field_count, (0, 0));
-        let mut i = 0;
-        while i < self.values.len() {
-            let field = self.values[i].0;
-            let start = i;
-            while i < self.values.len() && self.values[i].0 == field {
-                i += 1;
-            }
-            self.slots[field.index()] = (start as u32, i as u32);
+        for (field, _) in &self.values {
+            self.slots[field.index()].1 += 1;
         }
+        let mut start = 0;
+        for slot in &mut self.slots {
+            let count = slot.1;
+            *slot = (start, start);
+            start += count;
+        }
+        self.grouped.clear();
+        self.grouped.extend_from_slice(&self.values);
+        for &value in &self.values {
+            let end = &mut self.slots[value.0.index()].1;
+            self.grouped[*end as usize] = value;
+            *end += 1;
+        }
+        std::mem::swap(&mut self.values, &mut self.grouped);
     }
 
     /// Every value filed under `field`: one for a scalar, the elements for an
@@ -365,7 +372,7 @@ impl EventBuf {
         let (start, end) = self.slots.get(field.index()).copied().unwrap_or((0, 0));
         self.values[start as usize..end as usize]
             .iter()
-            .map(|&(_, _, raw)| self.resolve(raw))
+            .map(|&(_, raw)| self.resolve(raw))
     }
 
     /// The comparable (non-container, non-null) values of `field`.
@@ -415,7 +422,7 @@ impl EventBuf {
         let (start, end) = self.slots[field.index()];
         match end - start {
             0 => Ok(None),
-            1 => Ok(Some(self.resolve(self.values[start as usize].2))),
+            1 => Ok(Some(self.resolve(self.values[start as usize].1))),
             _ => Err(Rejection::Repeated(name)),
         }
     }
@@ -515,7 +522,7 @@ impl EventBuf {
             1 => {}
             _ => return Err(Rejection::Repeated("data.revokedContext")),
         }
-        match self.values[start as usize].2 {
+        match self.values[start as usize].1 {
             Raw::Object(0) => return Err(Rejection::EmptyRevokedContext),
             Raw::Object(_) => {}
             _ => {
@@ -552,14 +559,14 @@ struct Sink<'t, 'v> {
     base: Base,
     origin: usize,
     len: usize,
-    values: &'v mut Vec<(FieldId, u32, Raw)>,
+    values: &'v mut Vec<(FieldId, Raw)>,
     arena: &'v mut String,
 }
 
 impl Sink<'_, '_> {
     fn file(&mut self, node: u32, raw: Raw) {
         if let Some(field) = self.fields.node(node).capture {
-            self.values.push((field, 0, raw));
+            self.values.push((field, raw));
         }
     }
 
@@ -744,7 +751,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
             }
         }
         if captured {
-            self.sink.values[marker].2 = Raw::Object(members);
+            self.sink.values[marker].1 = Raw::Object(members);
         }
         Ok(())
     }
