@@ -8,6 +8,8 @@
 //!   strings: the physical floor.
 //! - `floor/value`: serde_json into a `serde_json::Value` tree.
 //! - `engine/pack`: the default pack (21 rules: 8 stateless, 13 correlations).
+//! - `engine/pack20`: `benches/pack20.yaml` (20 rules: 14 stateless of
+//!   realistic selectivity, 6 correlations).
 //! - `stateless/<kind>`: one stateless rule of each kind of matcher.
 //! - `correlation/<type>`: one rule of each correlation type.
 //! - `scaling/<n>`: n stateless rules of realistic selectivity.
@@ -172,6 +174,10 @@ fn benches(c: &mut Criterion) {
     engine.throughput(Throughput::Elements(lines.len() as u64));
     let pack = Arc::new(RuleSet::from_sources(&loader::builtin()).expect("the pack compiles"));
     engine.bench_function("pack", |b| b.iter(|| black_box(engine_over(&pack, &lines))));
+    let pack20 = compile(include_str!("pack20.yaml"));
+    engine.bench_function("pack20", |b| {
+        b.iter(|| black_box(engine_over(&pack20, &lines)))
+    });
     engine.finish();
 
     let mut stateless = c.benchmark_group("stateless");

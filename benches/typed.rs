@@ -84,4 +84,3 @@ pub struct TypedRevokedContext<'a> {
     #[serde(borrow)]
     userId: Option<Cow<'a, str>>,
 }
-

@@ -257,8 +257,7 @@ impl EventBuf {
             return false;
         };
         if let Some(field) = hour {
-            self.values
-                .push((field, Raw::Int(i64::from(time.hour()))));
+            self.values.push((field, Raw::Int(i64::from(time.hour()))));
         }
         if let Some(field) = weekday {
             let start = self.arena.len() as u32;
@@ -296,8 +295,7 @@ impl EventBuf {
 
     fn walk_claims(&mut self, fields: &FieldTable, node: u32) {
         let (start, end) = self.slots[system::AUTHCLAIMS.index()];
-        let Some(&(_, Raw::Str(text))) = self.values[start as usize..end as usize].first()
-        else {
+        let Some(&(_, Raw::Str(text))) = self.values[start as usize..end as usize].first() else {
             return;
         };
         let source = match text.base {
