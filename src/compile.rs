@@ -672,6 +672,17 @@ impl<'a> Compiler<'a> {
                 ok = false;
             }
         }
+        if op == Op::Cidr && merge && ok {
+            // One pattern for the list: the address is parsed once.
+            let networks = patterns
+                .iter()
+                .flat_map(|p| match p {
+                    Pattern::Cidr(networks) => networks.to_vec(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            patterns = vec![Pattern::Cidr(networks)];
+        }
         ok.then_some(patterns)
     }
 
@@ -725,7 +736,7 @@ impl<'a> Compiler<'a> {
                 }
             },
             Op::Cidr => match text.parse::<IpNetwork>().ok() {
-                Some(net) => Ok(Pattern::Cidr(net)),
+                Some(net) => Ok(Pattern::Cidr(Box::new([net]))),
                 None => {
                     self.diags.error(
                             "E026",

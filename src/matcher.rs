@@ -5,7 +5,6 @@
 //! automaton, regexes and networks are prepared once. Evaluation borrows the
 //! event's values and does not allocate.
 
-use std::collections::HashSet;
 use std::io::Write as _;
 use std::net::IpAddr;
 
@@ -55,7 +54,7 @@ pub enum Bound {
 /// numbers by value.
 #[derive(Debug, Clone, Default)]
 pub struct EqSet {
-    texts: HashSet<Box<str>>,
+    texts: foldhash::HashSet<Box<str>>,
     ints: Vec<i64>,
     floats: Vec<f64>,
     bools: [bool; 2],
@@ -108,8 +107,8 @@ pub enum Pattern {
     EndsWith(Box<str>),
     /// The regex finds a match (also used for case-insensitive text tests).
     Regex(Regex),
-    /// The value is an IP address inside the network.
-    Cidr(IpNetwork),
+    /// The value is an IP address inside any of the networks.
+    Cidr(Box<[IpNetwork]>),
     /// The value compares with the bound.
     Compare(Cmp, Bound),
     /// The value is JSON `null`.
@@ -125,9 +124,15 @@ impl Pattern {
             Pattern::StartsWith(p) => with_text(value, |s| s.starts_with(&**p)),
             Pattern::EndsWith(p) => with_text(value, |s| s.ends_with(&**p)),
             Pattern::Regex(re) => with_text(value, |s| re.is_match(s)),
-            Pattern::Cidr(net) => match value {
+            Pattern::Cidr(networks) => match value {
                 Value::Str(s) => s.parse::<IpAddr>().is_ok_and(|ip| {
-                    net.contains(ip) || parse_ip(s).is_some_and(|mapped| net.contains(mapped))
+                    let mapped = match ip {
+                        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+                        IpAddr::V4(_) => None,
+                    };
+                    networks.iter().any(|net| {
+                        net.contains(ip) || mapped.is_some_and(|mapped| net.contains(mapped))
+                    })
                 }),
                 _ => false,
             },
@@ -346,16 +351,23 @@ mod tests {
 
     #[test]
     fn cidr_accepts_mapped_addresses() {
-        let p = Pattern::Cidr("10.0.0.0/8".parse().unwrap());
+        let p = Pattern::Cidr(Box::new(["10.0.0.0/8".parse().unwrap()]));
         assert!(p.matches(Value::Str("10.2.3.4")));
         assert!(p.matches(Value::Str("::ffff:10.2.3.4")));
         assert!(!p.matches(Value::Str("11.2.3.4")));
         assert!(!p.matches(Value::Str("not an ip")));
-        let v6 = Pattern::Cidr("2001:db8::/32".parse().unwrap());
+        let v6 = Pattern::Cidr(Box::new(["2001:db8::/32".parse().unwrap()]));
         assert!(v6.matches(Value::Str("2001:db8::1")));
         assert!(!v6.matches(Value::Str("10.2.3.4")));
-        let mapped = Pattern::Cidr("::ffff:0:0/96".parse().unwrap());
+        let mapped = Pattern::Cidr(Box::new(["::ffff:0:0/96".parse().unwrap()]));
         assert!(mapped.matches(Value::Str("::ffff:10.0.0.1")));
+        let list = Pattern::Cidr(Box::new([
+            "10.0.0.0/8".parse().unwrap(),
+            "2001:db8::/32".parse().unwrap(),
+        ]));
+        assert!(list.matches(Value::Str("::ffff:10.2.3.4")));
+        assert!(list.matches(Value::Str("2001:db8::1")));
+        assert!(!list.matches(Value::Str("192.168.0.1")));
     }
 
     #[test]
