@@ -572,7 +572,7 @@ impl Sink<'_, '_> {
     /// `authclaims` (a string even when rules read inside it).
     fn reads_whole(&self, node: u32) -> bool {
         let node = self.fields.node(node);
-        node.children.is_empty() || node.capture == Some(system::AUTHCLAIMS)
+        node.is_leaf() || node.capture == Some(system::AUTHCLAIMS)
     }
 
     /// Files a value given as raw JSON text (a slice of the input). Strings

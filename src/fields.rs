@@ -78,18 +78,43 @@ pub const WEEKDAY: &str = "@weekday";
 #[derive(Debug, Clone, Default)]
 pub struct TrieNode {
     /// Child keys and their node indexes.
-    pub children: Vec<(Box<str>, u32)>,
+    children: Vec<Child>,
     /// The field whose value is this node's value, if any path ends here.
     pub capture: Option<FieldId>,
+}
+
+/// A child key with its first eight bytes as a number: keys of up to eight
+/// bytes (most JSON keys of an event) compare as two integers.
+#[derive(Debug, Clone)]
+struct Child {
+    head: u64,
+    key: Box<str>,
+    node: u32,
+}
+
+/// The first eight bytes of `key`, zero-padded, as a number.
+fn head(key: &str) -> u64 {
+    let mut bytes = [0; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
+    u64::from_le_bytes(bytes)
 }
 
 impl TrieNode {
     /// The child node for `key`.
     pub fn child(&self, key: &str) -> Option<u32> {
+        let head = head(key);
         self.children
             .iter()
-            .find(|(k, _)| &**k == key)
-            .map(|&(_, node)| node)
+            .find(|c| {
+                c.head == head && c.key.len() == key.len() && (key.len() <= 8 || *c.key == *key)
+            })
+            .map(|c| c.node)
+    }
+
+    /// True when no path continues below this node.
+    pub fn is_leaf(&self) -> bool {
+        self.children.is_empty()
     }
 }
 
@@ -132,9 +157,11 @@ impl FieldTable {
                     let child = self.nodes.len();
                     self.nodes.push(TrieNode::default());
                     let child_index = u32::try_from(child).expect("fewer than 2^32 trie nodes");
-                    self.nodes[node]
-                        .children
-                        .push((segment.into(), child_index));
+                    self.nodes[node].children.push(Child {
+                        head: head(segment),
+                        key: segment.into(),
+                        node: child_index,
+                    });
                     child
                 }
             };
@@ -177,7 +204,7 @@ impl FieldTable {
     /// inside the claims.
     pub fn claims_node(&self) -> Option<u32> {
         let node = self.nodes[0].child("authclaims")?;
-        (!self.node(node).children.is_empty()).then_some(node)
+        (!self.node(node).is_leaf()).then_some(node)
     }
 }
 
@@ -191,6 +218,29 @@ mod tests {
         for (i, path) in system::PATHS.iter().enumerate() {
             assert_eq!(table.get(path), Some(FieldId(i as u32)));
         }
+    }
+
+    #[test]
+    fn keys_sharing_their_first_eight_bytes_stay_apart() {
+        let mut table = FieldTable::default();
+        let paths = [
+            "x.resource",
+            "x.resourceOwner",
+            "x.resourceOwnerId",
+            "x.resou",
+            "x.é",
+            "x.",
+        ];
+        let ids: Vec<FieldId> = paths.iter().map(|p| table.intern(p)).collect();
+        let x = table.node(0).child("x").unwrap();
+        for (path, id) in paths.iter().zip(ids) {
+            let key = &path[2..];
+            let node = table.node(x).child(key).unwrap();
+            assert_eq!(table.node(node).capture, Some(id), "{key}");
+        }
+        assert_eq!(table.node(x).child("resourceOwnex"), None);
+        assert_eq!(table.node(x).child("resourc"), None);
+        assert_eq!(table.node(x).child("resource\0"), None);
     }
 
     #[test]
