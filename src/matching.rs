@@ -114,14 +114,19 @@ pub(crate) struct Contribution {
 impl Contribution {
     /// Adds the hit of `rule` for `step`, unless the event lacks a value it
     /// needs (a group-by field, the counted field).
-    fn push_hit(&mut self, rule: usize, correlation: &Correlation, step: usize, event: &EventBuf) {
+    fn push_hit(&mut self, rules: &RuleSet, rule: usize, step: usize, event: &EventBuf) {
+        let Some(correlation) = &rules.rules[rule].correlation else {
+            return;
+        };
         if self.items.is_empty() {
             self.items.reserve(8);
         }
+        let known_key = self.key_of_same_fields(rules, correlation, step);
         self.texts.keep_event(event);
         let text = &mut self.texts.text;
         let mark = text.len();
-        let hit = group_key(text, correlation, event, step).and_then(|key| {
+        let key = known_key.or_else(|| group_key(text, correlation, event, step));
+        let hit = key.and_then(|key| {
             let payload = payload(text, correlation, event)?;
             Some(Item::Hit {
                 rule,
@@ -135,6 +140,35 @@ impl Contribution {
             None => text.truncate(mark),
         }
     }
+
+    /// The key of an earlier hit of this event grouped by the same fields
+    /// (rules often group by the same fields), so it is written once.
+    fn key_of_same_fields(
+        &self,
+        rules: &RuleSet,
+        correlation: &Correlation,
+        step: usize,
+    ) -> Option<Range<usize>> {
+        self.items.iter().find_map(|item| match item {
+            Item::Hit {
+                rule, step: s, key, ..
+            } => {
+                let earlier = rules.rules[*rule].correlation.as_ref()?;
+                key_fields(earlier, *s)
+                    .eq(key_fields(correlation, step))
+                    .then(|| key.clone())
+            }
+            Item::Finding(..) => None,
+        })
+    }
+}
+
+/// The fields an event's group key is made of, for `step`.
+fn key_fields(correlation: &Correlation, step: usize) -> impl Iterator<Item = Option<FieldId>> {
+    correlation
+        .group_by
+        .iter()
+        .map(move |g| g.fields.get(step).or(g.fields.first()).copied())
 }
 
 /// Parses a line again (one that was accepted before) to render the
@@ -215,7 +249,7 @@ impl Matcher {
                 continue;
             }
             let Some(steps) = correlation.steps() else {
-                contribution.push_hit(index, correlation, 0, event);
+                contribution.push_hit(&self.rules, index, 0, event);
                 continue;
             };
             // An event may advance an ordered sequence by one step of each
@@ -225,13 +259,13 @@ impl Matcher {
             let mut matches = |k: usize| rule.selection_matches(steps[k], event, &mut self.memo);
             if matches!(correlation.kind, Kind::Unordered(_)) {
                 if let Some(step) = (0..steps.len()).find(|&k| matches(k)) {
-                    contribution.push_hit(index, correlation, step, event);
+                    contribution.push_hit(&self.rules, index, step, event);
                 }
                 continue;
             }
             for step in (0..steps.len()).rev() {
                 if matches(step) {
-                    contribution.push_hit(index, correlation, step, event);
+                    contribution.push_hit(&self.rules, index, step, event);
                 }
             }
         }

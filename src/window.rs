@@ -636,6 +636,9 @@ impl RuleState {
                 }
                 group
             }
+            // A later step of an ordered sequence cannot start one: a group
+            // it would create could only sit idle (and crowd out others).
+            None if hit.step > 0 && matches!(correlation.kind, Kind::Ordered(_)) => return None,
             None => {
                 if self.groups.len() >= self.next_sweep.max(1024) || self.groups.len() >= max_groups
                 {
@@ -831,6 +834,23 @@ mod tests {
         assert_eq!(fire.count, 30_000);
         assert_eq!(fire.start, Some(Timestamp(0)));
         assert_eq!(fire.values.unwrap()[..2], ["u0", "u1"]);
+    }
+
+    #[test]
+    fn a_later_step_alone_creates_no_group() {
+        let c = correlation(Kind::Ordered(vec![0, 1]), Some(Span(60 * MINUTE)));
+        let step = |minute: i64, step: usize| Hit {
+            time: Timestamp(minute * MINUTE),
+            id: "e",
+            step,
+            payload: Payload::None,
+        };
+        let mut state = RuleState::default();
+        assert!(state.hit(&c, 10, KEY, &step(0, 1)).is_none());
+        assert!(state.groups.is_empty());
+        assert!(state.hit(&c, 10, KEY, &step(1, 0)).is_none());
+        assert_eq!(state.groups.len(), 1);
+        assert!(state.hit(&c, 10, KEY, &step(2, 1)).is_some());
     }
 
     #[test]
