@@ -847,10 +847,11 @@ fn literal(node: &Node) -> Option<Literal> {
     Some(Literal { text, value, span })
 }
 
-/// A hash of the parts of a rule that shape its state.
+/// A hash of the parts of a rule that shape its state. Saved in state
+/// files, so its hash is pinned (SipHash-1-3 with zero keys).
 fn fingerprint(rule: &RuleAst) -> String {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut hasher = DefaultHasher::new();
+    use std::hash::{Hash, Hasher};
+    let mut hasher = siphasher::sip::SipHasher13::new();
     rule.definition.hash(&mut hasher);
     format!("{:016x}", hasher.finish())
 }

@@ -6,7 +6,9 @@
 //! stream; identities forgotten to make room are counted.
 
 use std::collections::VecDeque;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
+
+use siphasher::sip::SipHasher13;
 
 /// A bounded set of recently seen event identities.
 #[derive(Debug)]
@@ -81,10 +83,12 @@ impl Dedup {
     }
 }
 
-/// The 128-bit identity of an event's (`source`, `id`).
+/// The 128-bit identity of an event's (`source`, `id`). Saved in state
+/// files, so its hash is pinned (SipHash-1-3 with zero keys) rather than
+/// the standard library's default, which may change between releases.
 pub fn identity(source: &str, id: &str) -> u128 {
     let half = |salt: u8| {
-        let mut h = DefaultHasher::new();
+        let mut h = SipHasher13::new();
         salt.hash(&mut h);
         source.hash(&mut h);
         id.hash(&mut h);
@@ -106,6 +110,19 @@ mod tests {
         assert!(d.insert("s", "2"));
         assert_eq!(d.evictions(), 1);
         assert!(d.insert("s", "1"), "the oldest identity was forgotten");
+    }
+
+    /// The identity of one (source, id), as earlier versions computed and
+    /// saved it.
+    const IDENTITY_OF_SAMPLE: u128 = 0xa2037a220f101d7e0dc36be8c5cb86f2;
+
+    #[test]
+    fn identities_are_stable_across_builds() {
+        // State files written by earlier versions hold these values.
+        assert_eq!(
+            identity("com.qlik/oauth", "937ef3fb-fd44-4667-83f5-6bad40b6a8d6"),
+            IDENTITY_OF_SAMPLE
+        );
     }
 
     #[test]
