@@ -141,6 +141,17 @@ fn many_rules(n: usize) -> String {
         .collect()
 }
 
+/// A group `group` with one benchmark per (name, rule body) of `cases`.
+fn one_rule_each(c: &mut Criterion, group: &str, cases: &[(&str, &str)], lines: &[String]) {
+    let mut group = c.benchmark_group(group);
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    for (name, body) in cases {
+        let rules = compile(&rule(name, body));
+        group.bench_function(*name, |b| b.iter(|| black_box(engine_over(&rules, lines))));
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let lines = events();
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
@@ -180,21 +191,8 @@ fn benches(c: &mut Criterion) {
     });
     engine.finish();
 
-    let mut stateless = c.benchmark_group("stateless");
-    stateless.throughput(Throughput::Elements(lines.len() as u64));
-    for (name, body) in STATELESS {
-        let rules = compile(&rule(name, body));
-        stateless.bench_function(*name, |b| b.iter(|| black_box(engine_over(&rules, &lines))));
-    }
-    stateless.finish();
-
-    let mut correlation = c.benchmark_group("correlation");
-    correlation.throughput(Throughput::Elements(lines.len() as u64));
-    for (name, body) in CORRELATIONS {
-        let rules = compile(&rule(name, body));
-        correlation.bench_function(*name, |b| b.iter(|| black_box(engine_over(&rules, &lines))));
-    }
-    correlation.finish();
+    one_rule_each(c, "stateless", STATELESS, &lines);
+    one_rule_each(c, "correlation", CORRELATIONS, &lines);
 
     let mut scaling = c.benchmark_group("scaling");
     scaling.throughput(Throughput::Elements(lines.len() as u64));

@@ -126,13 +126,10 @@ impl Pattern {
             Pattern::Regex(re) => with_text(value, |s| re.is_match(s)),
             Pattern::Cidr(networks) => match value {
                 Value::Str(s) => s.parse::<IpAddr>().is_ok_and(|ip| {
-                    let mapped = match ip {
-                        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
-                        IpAddr::V4(_) => None,
-                    };
-                    networks.iter().any(|net| {
-                        net.contains(ip) || mapped.is_some_and(|mapped| net.contains(mapped))
-                    })
+                    let unmapped = unmapped(ip);
+                    networks
+                        .iter()
+                        .any(|net| net.contains(ip) || net.contains(unmapped))
                 }),
                 _ => false,
             },
@@ -150,11 +147,16 @@ impl Pattern {
 
 /// Parses an address, seeing IPv4-mapped IPv6 addresses as IPv4.
 pub fn parse_ip(text: &str) -> Option<IpAddr> {
-    let ip: IpAddr = text.parse().ok()?;
-    Some(match ip {
+    text.parse().ok().map(unmapped)
+}
+
+/// The IPv4 address an IPv4-mapped IPv6 address stands for; any other
+/// address as it is.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
-    })
+    }
 }
 
 /// The number a value holds: event numbers, and strings written as decimal

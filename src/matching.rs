@@ -90,9 +90,10 @@ impl HitTexts {
         }
     }
 
-    /// Keeps the event's line and id, once.
+    /// Keeps the event's line and id, once (an accepted line is never
+    /// empty).
     fn keep_event(&mut self, event: &EventBuf) {
-        if self.id_end == 0 {
+        if self.text.is_empty() {
             let (line, id) = (event.line(), event.str(system::ID).unwrap_or_default());
             // Room for the keys and payloads of a few hits too.
             self.text.reserve(line.len() + id.len() + 256);
@@ -347,12 +348,12 @@ fn payload(out: &mut String, correlation: &Correlation, event: &EventBuf) -> Opt
             let mut packer = Packer::new(out);
             for &field in fields {
                 packer.begin();
-                let value_start = packer.len();
+                let value_start = packer.end();
                 write_joined(&mut packer, event, field);
                 if let Some(net) = masked(packer.since(value_start), *prefix_v4, *prefix_v6) {
                     packer.truncate(value_start);
                     let _ = write!(packer, "{}/{}", net.network(), net.prefix());
-                    network = Some(value_start..packer.len());
+                    network = Some(value_start..packer.end());
                 }
             }
             Some(PayloadAt::New {

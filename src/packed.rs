@@ -33,14 +33,9 @@ impl<'a> Packer<'a> {
         self.texts += 1;
     }
 
-    /// The length of the string written to.
-    pub fn len(&self) -> usize {
+    /// Where the next byte written goes: the length of the string so far.
+    pub fn end(&self) -> usize {
         self.out.len()
-    }
-
-    /// True when the string written to is empty.
-    pub fn is_empty(&self) -> bool {
-        self.out.is_empty()
     }
 
     /// What was written from byte `start` on.

@@ -532,6 +532,22 @@ struct Issue {
     forged: bool,
 }
 
+impl Issue {
+    /// An anonymous embed token for visitor `v` coming from `ip`.
+    fn anonymous_embed(v: u64, ip: Ip) -> Issue {
+        Issue {
+            grant: Grant::AnonymousEmbed,
+            client: CL_ANON,
+            owner: Principal::Anonymous(v),
+            ip,
+            session: v | 1,
+            device: NO_DEVICE,
+            scopes: Scopes::User,
+            forged: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Revoke {
     /// The user who revoked.
@@ -1021,16 +1037,7 @@ impl Simulation {
                     let region = &REGIONS[vr.below(3) as usize];
                     Ip::V4(ipv4(&mut vr, region.octets) | (1 + vr.below(254) as u32))
                 };
-                let issue = Issue {
-                    grant: Grant::AnonymousEmbed,
-                    client: CL_ANON,
-                    owner: Principal::Anonymous(v),
-                    ip,
-                    session: v | 1,
-                    device: NO_DEVICE,
-                    scopes: Scopes::User,
-                    forged: false,
-                };
+                let issue = Issue::anonymous_embed(v, ip);
                 let mut time = day_start + hour as i64 * HOUR + vr.secs(HOUR);
                 self.push(batch, tenant, time, Body::Issued(issue));
                 if vr.chance(300) {
@@ -1373,16 +1380,7 @@ impl Simulation {
                 let ip = Self::hostile_ip(rng);
                 for i in 0..80u64 {
                     let v = hash(&[w.seed, TAG_ATTACK, TAG_VISITOR, k as u64, i]);
-                    let issue = Issue {
-                        grant: Grant::AnonymousEmbed,
-                        client: CL_ANON,
-                        owner: Principal::Anonymous(v),
-                        ip,
-                        session: v | 1,
-                        device: NO_DEVICE,
-                        scopes: Scopes::User,
-                        forged: false,
-                    };
+                    let issue = Issue::anonymous_embed(v, ip);
                     events.push(issued(office + i as i64 * 6, issue));
                 }
                 format!("80 anonymous-embed tokens for {} in 8 minutes", ip_text(ip))
