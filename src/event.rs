@@ -1,6 +1,6 @@
 //! Parsing and validating one CloudEvent line into a reusable buffer.
 //!
-//! The parser walks the JSON once with serde, following the [`FieldTable`]
+//! The parser walks the JSON once with a [`Scanner`], following the [`FieldTable`]
 //! trie: values under paths a rule or the validator reads are filed by
 //! [`FieldId`]; everything else is skipped. Strings are kept as ranges into
 //! the line (or into a scratch arena when JSON escapes had to be decoded), so
@@ -8,14 +8,13 @@
 //! parsed only when some rule reads inside it.
 //!
 //! Limits: a line longer than the configured maximum is refused before it is
-//! parsed; JSON nesting deeper than 128 levels is refused by serde_json.
+//! parsed; values that rules read may nest 128 levels deep, values they do
+//! not read any depth.
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
-
 use crate::fields::{FieldId, FieldTable, system};
+use crate::json::{JsonError, Number, Scanner, StrSpan, Token};
 use crate::time::Timestamp;
 
 /// The two event kinds of the Qlik OAuth token family; any other type is `Other`.
@@ -206,6 +205,10 @@ pub struct EventBuf {
     /// The values again, grouped by field (reused between events).
     grouped: Vec<(FieldId, Raw)>,
     slots: Vec<(u32, u32)>,
+    /// The scanner's skip state (reused between events).
+    open: Vec<bool>,
+    /// Set when `authclaims` was filed still escaped (see [`Walker::text`]).
+    claims_escaped: bool,
     max_line: usize,
 }
 
@@ -224,6 +227,7 @@ impl EventBuf {
         self.arena.clear();
         self.claims.clear();
         self.line.clear();
+        self.claims_escaped = false;
         if line.len() > self.max_line {
             return Err(Rejection::TooLong {
                 limit: self.max_line,
@@ -274,35 +278,49 @@ impl EventBuf {
     }
 
     fn walk_line(&mut self, fields: &FieldTable) -> Result<(), Rejection> {
-        let mut sink = Sink {
+        let mut walker = Walker {
+            scanner: Scanner::new(&self.line, &mut self.open),
             fields,
             base: Base::Line,
-            origin: self.line.as_ptr() as usize,
-            len: self.line.len(),
             values: &mut self.values,
             arena: &mut self.arena,
+            claims_escaped: Some(&mut self.claims_escaped),
         };
-        let mut de = serde_json::Deserializer::from_str(&self.line);
-        let result = Root { sink: &mut sink }
-            .deserialize(&mut de)
-            .and_then(|()| de.end());
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) if e.to_string().starts_with(NOT_OBJECT) => Err(Rejection::NotObject),
-            Err(e) => Err(Rejection::Json(e.to_string())),
+        match walker.scanner.peek() {
+            Some(b'{') => walker.root(0).map_err(|e| Rejection::Json(e.to_string())),
+            Some(b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
+                Err(Rejection::NotObject)
+            }
+            _ => Err(Rejection::Json(
+                walker
+                    .scanner
+                    .value()
+                    .err()
+                    .map_or_else(String::new, |e| e.to_string()),
+            )),
         }
     }
 
+    /// Files the fields read inside `authclaims`, a JSON object serialised
+    /// into a string (sometimes escaped twice). A string that is not such an
+    /// object files nothing.
     fn walk_claims(&mut self, fields: &FieldTable, node: u32) {
         let (start, end) = self.slots[system::AUTHCLAIMS.index()];
         let Some(&(_, Raw::Str(text))) = self.values[start as usize..end as usize].first() else {
             return;
         };
-        let source = match text.base {
-            Base::Line => &self.line,
-            _ => &self.arena,
+        let (start, end) = (text.start as usize, text.end as usize);
+        let source = if self.claims_escaped {
+            // Filed as it stands in the line (see `Walker::text`).
+            let decoded = self.arena.len();
+            unescape_into(&self.line[start..end], &mut self.arena);
+            &self.arena[decoded..]
+        } else if text.base == Base::Line {
+            &self.line[start..end]
+        } else {
+            &self.arena[start..end]
         };
-        let trimmed = source[text.start as usize..text.end as usize].trim_start();
+        let trimmed = source.trim_start();
         let escaped = trimmed
             .strip_prefix('{')
             .is_some_and(|rest| rest.trim_start().starts_with("\\\""));
@@ -311,32 +329,17 @@ impl EventBuf {
         } else {
             self.claims.push_str(trimmed);
         }
-        let mut sink = Sink {
+        let mark = self.values.len();
+        let mut walker = Walker {
+            scanner: Scanner::new(&self.claims, &mut self.open),
             fields,
             base: Base::Claims,
-            origin: self.claims.as_ptr() as usize,
-            len: self.claims.len(),
             values: &mut self.values,
             arena: &mut self.arena,
+            claims_escaped: None,
         };
-        let mut de = serde_json::Deserializer::from_str(&self.claims);
-        let mark = sink.values.len();
-        let walked = Walk {
-            sink: &mut sink,
-            node,
-        }
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
-        if walked.is_err() {
-            sink.values.truncate(mark);
-        }
-        // The claims string itself stays filed under `authclaims`; drop the
-        // container marker the walk filed for it again.
-        let claims_marker = self.values[mark..]
-            .iter()
-            .position(|(f, _)| *f == system::AUTHCLAIMS);
-        if let Some(offset) = claims_marker {
-            self.values.remove(mark + offset);
+        if walker.scanner.peek() != Some(b'{') || walker.root(node).is_err() {
+            self.values.truncate(mark);
         }
     }
 
@@ -550,231 +553,132 @@ pub fn shorten(value: &str) -> String {
     }
 }
 
-const NOT_OBJECT: &str = "tokenwatch: not an object";
+/// How deep the containers of values that rules read may nest.
+const MAX_DEPTH: usize = 128;
 
-struct Sink<'t, 'v> {
-    fields: &'t FieldTable,
+/// Follows the field trie through one JSON text, filing the values of the
+/// paths it holds and skipping the rest.
+struct Walker<'a, 'v> {
+    scanner: Scanner<'a>,
+    fields: &'a FieldTable,
     base: Base,
-    origin: usize,
-    len: usize,
     values: &'v mut Vec<(FieldId, Raw)>,
     arena: &'v mut String,
+    /// Where to note that `authclaims` was filed escaped; `None` inside the
+    /// claims.
+    claims_escaped: Option<&'v mut bool>,
 }
 
-impl Sink<'_, '_> {
-    fn file(&mut self, node: u32, raw: Raw) {
-        if let Some(field) = self.fields.node(node).capture {
+impl Walker<'_, '_> {
+    /// Walks the object the text consists of; its members are children of
+    /// trie node `node`.
+    fn root(&mut self, node: u32) -> Result<(), JsonError> {
+        self.scanner.value()?;
+        self.members(node, 1)?;
+        self.scanner.end()
+    }
+
+    /// Walks the members of an object whose `{` was read; returns how many
+    /// there were.
+    fn members(&mut self, node: u32, depth: usize) -> Result<u32, JsonError> {
+        let mut count = 0u32;
+        while let Some(key) = self.scanner.next_key(count == 0)? {
+            count = count.saturating_add(1);
+            match self.child(node, key) {
+                Some(child) => self.value(child, depth)?,
+                None => self.scanner.skip_value()?,
+            }
+        }
+        Ok(count)
+    }
+
+    fn child(&mut self, node: u32, key: StrSpan) -> Option<u32> {
+        let parent = self.fields.node(node);
+        if parent.is_leaf() {
+            return None;
+        }
+        let body = &self.scanner.text()[key.start..key.end];
+        if !key.escaped {
+            return parent.child(body);
+        }
+        let mark = self.arena.len();
+        unescape_into(body, self.arena);
+        let child = parent.child(&self.arena[mark..]);
+        self.arena.truncate(mark);
+        child
+    }
+
+    /// Walks one value under trie node `node`, at nesting `depth`.
+    fn value(&mut self, node: u32, depth: usize) -> Result<(), JsonError> {
+        let capture = self.fields.node(node).capture;
+        let raw = match self.scanner.value()? {
+            Token::Object | Token::Array if depth >= MAX_DEPTH => {
+                return Err(self.scanner.error("recursion limit exceeded"));
+            }
+            Token::Object => {
+                let marker = self.values.len();
+                self.file(capture, Raw::Object(0));
+                let members = self.members(node, depth + 1)?;
+                if capture.is_some() {
+                    self.values[marker].1 = Raw::Object(members);
+                }
+                return Ok(());
+            }
+            Token::Array => {
+                self.file(capture, Raw::Array);
+                let mut first = true;
+                while self.scanner.next_element(first)? {
+                    first = false;
+                    self.value(node, depth + 1)?;
+                }
+                return Ok(());
+            }
+            Token::Str(_) if capture.is_none() => return Ok(()),
+            Token::Str(span) => Raw::Str(self.text(span, capture)),
+            Token::Number(span) => match self.scanner.number(span)? {
+                Number::Int(n) => Raw::Int(n),
+                Number::UInt(n) => Raw::UInt(n),
+                Number::Float(n) => Raw::Float(n),
+            },
+            Token::Bool(b) => Raw::Bool(b),
+            Token::Null => Raw::Null,
+        };
+        self.file(capture, raw);
+        Ok(())
+    }
+
+    fn file(&mut self, capture: Option<FieldId>, raw: Raw) {
+        if let Some(field) = capture {
             self.values.push((field, raw));
         }
     }
 
-    /// True for nodes whose value is taken whole, as raw JSON: leaves, and
-    /// `authclaims` (a string even when rules read inside it).
-    fn reads_whole(&self, node: u32) -> bool {
-        let node = self.fields.node(node);
-        node.is_leaf() || node.capture == Some(system::AUTHCLAIMS)
-    }
-
-    /// Files a value given as raw JSON text (a slice of the input). Strings
-    /// are kept in place, or decoded into the arena when they hold escapes;
-    /// anything else is walked as usual.
-    fn file_raw(&mut self, node: u32, raw: &str) -> Result<(), serde_json::Error> {
-        if let Some(body) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-            let text = if body.contains('\\') {
-                let start = self.arena.len();
-                unescape_into(body, self.arena);
-                Text {
-                    base: Base::Arena,
-                    start: start as u32,
-                    end: self.arena.len() as u32,
-                }
-            } else {
-                self.text(body, true)
-            };
-            self.file(node, Raw::Str(text));
-            return Ok(());
+    /// A string body kept in place, or decoded into the arena when it holds
+    /// escapes. `authclaims` stays escaped unless something reads it whole:
+    /// the validator needs only its type, and the claims walk decodes it.
+    fn text(&mut self, span: StrSpan, capture: Option<FieldId>) -> Text {
+        let raw = Text {
+            base: self.base,
+            start: span.start as u32,
+            end: span.end as u32,
+        };
+        if !span.escaped {
+            return raw;
         }
-        let mut de = serde_json::Deserializer::from_str(raw);
-        Walk { sink: self, node }.deserialize(&mut de)
-    }
-
-    fn text(&mut self, s: &str, borrowed: bool) -> Text {
-        let start = (s.as_ptr() as usize).wrapping_sub(self.origin);
-        if borrowed && start <= self.len {
-            return Text {
-                base: self.base,
-                start: start as u32,
-                end: (start + s.len()) as u32,
-            };
+        if capture == Some(system::AUTHCLAIMS)
+            && !self.fields.reads_claims_text()
+            && let Some(escaped) = self.claims_escaped.as_deref_mut()
+        {
+            *escaped = true;
+            return raw;
         }
         let start = self.arena.len();
-        self.arena.push_str(s);
+        unescape_into(&self.scanner.text()[span.start..span.end], self.arena);
         Text {
             base: Base::Arena,
             start: start as u32,
             end: self.arena.len() as u32,
         }
-    }
-}
-
-struct Root<'s, 't, 'v> {
-    sink: &'s mut Sink<'t, 'v>,
-}
-
-impl<'de> DeserializeSeed<'de> for Root<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Root<'_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        Walk {
-            sink: self.sink,
-            node: 0,
-        }
-        .visit_map(map)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(de::Error::custom(NOT_OBJECT))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-}
-
-struct Walk<'s, 't, 'v> {
-    sink: &'s mut Sink<'t, 'v>,
-    node: u32,
-}
-
-impl<'de> DeserializeSeed<'de> for Walk<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
-        let text = self.sink.text(v, true);
-        self.sink.file(self.node, Raw::Str(text));
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        let text = self.sink.text(v, false);
-        self.sink.file(self.node, Raw::Str(text));
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.sink.file(self.node, Raw::Int(v));
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        let raw = i64::try_from(v).map_or(Raw::UInt(v), Raw::Int);
-        self.sink.file(self.node, raw);
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.sink.file(self.node, Raw::Float(v));
-        Ok(())
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.sink.file(self.node, Raw::Bool(v));
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.sink.file(self.node, Raw::Null);
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.sink.file(self.node, Raw::Array);
-        while seq
-            .next_element_seed(Walk {
-                sink: &mut *self.sink,
-                node: self.node,
-            })?
-            .is_some()
-        {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let marker = self.sink.values.len();
-        let captured = self.sink.fields.node(self.node).capture.is_some();
-        self.sink.file(self.node, Raw::Object(0));
-        let mut members = 0u32;
-        while let Some(child) = map.next_key_seed(Child {
-            fields: self.sink.fields,
-            node: self.node,
-        })? {
-            members = members.saturating_add(1);
-            match child {
-                Some(node) if self.sink.reads_whole(node) => {
-                    let raw: &'de RawValue = map.next_value()?;
-                    self.sink
-                        .file_raw(node, raw.get())
-                        .map_err(de::Error::custom)?;
-                }
-                Some(node) => map.next_value_seed(Walk {
-                    sink: &mut *self.sink,
-                    node,
-                })?,
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        if captured {
-            self.sink.values[marker].1 = Raw::Object(members);
-        }
-        Ok(())
-    }
-}
-
-/// Looks a key up among a trie node's children while the key is still borrowed.
-struct Child<'t> {
-    fields: &'t FieldTable,
-    node: u32,
-}
-
-impl<'de> DeserializeSeed<'de> for Child<'_> {
-    type Value = Option<u32>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<u32>, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Child<'_> {
-    type Value = Option<u32>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<u32>, E> {
-        Ok(self.fields.node(self.node).child(key))
     }
 }
 
@@ -855,6 +759,7 @@ mod tests {
             "data.scopes",
             "data.grantType",
             "data.note",
+            "authclaims",
             "authclaims.sub",
         ]);
         let mut buf = EventBuf::new(1 << 20);
@@ -868,7 +773,10 @@ mod tests {
         );
         assert_eq!(buf.str(t.get("data.note").unwrap()), Some("a\nb"));
         assert_eq!(buf.str(t.get("authclaims.sub").unwrap()), Some("alice"));
-        assert!(buf.str(system::AUTHCLAIMS).unwrap().contains("alice"));
+        assert_eq!(
+            buf.str(system::AUTHCLAIMS),
+            Some(r#"{"sub":"alice","subType":"user"}"#)
+        );
     }
 
     #[test]

@@ -124,6 +124,8 @@ pub struct FieldTable {
     paths: Vec<Box<str>>,
     index: HashMap<Box<str>, FieldId>,
     nodes: Vec<TrieNode>,
+    /// True once `authclaims` was interned beyond the validator's own use.
+    claims_text_read: bool,
 }
 
 impl Default for FieldTable {
@@ -132,10 +134,12 @@ impl Default for FieldTable {
             paths: Vec::new(),
             index: HashMap::new(),
             nodes: vec![TrieNode::default()],
+            claims_text_read: false,
         };
         for path in system::PATHS {
             table.intern(path);
         }
+        table.claims_text_read = false;
         table
     }
 }
@@ -143,6 +147,7 @@ impl Default for FieldTable {
 impl FieldTable {
     /// The id of `path`, adding it if it is new.
     pub fn intern(&mut self, path: &str) -> FieldId {
+        self.claims_text_read |= path == system::PATHS[system::AUTHCLAIMS.index()];
         if let Some(&id) = self.index.get(path) {
             return id;
         }
@@ -198,6 +203,12 @@ impl FieldTable {
     /// The ids of the time-derived fields rules use: `@hour`, `@weekday`.
     pub fn time_fields(&self) -> (Option<FieldId>, Option<FieldId>) {
         (self.get(HOUR), self.get(WEEKDAY))
+    }
+
+    /// True when something reads the `authclaims` string itself, not only
+    /// paths inside it; otherwise the parser need not decode its escapes.
+    pub fn reads_claims_text(&self) -> bool {
+        self.claims_text_read
     }
 
     /// The trie node that `authclaims` paths continue from, if any rule reads

@@ -51,6 +51,7 @@ pub mod event;
 pub mod event_id;
 pub mod fields;
 pub mod finding;
+pub mod json;
 pub mod lines;
 pub mod lint;
 pub mod loader;

@@ -2,7 +2,8 @@
 //! `Engine::process`, with a small rule set compiled once.
 //!
 //! Besides "no panic", it checks a few invariants that hold for any input:
-//! the parser and the engine agree on accept/reject, an accepted event fed
+//! the JSON scanner accepts exactly the texts serde_json accepts, the parser
+//! and the engine agree on accept/reject, an accepted event fed
 //! a second time is a duplicate, the counters add up, and every finding
 //! serialises to JSON.
 
@@ -12,6 +13,7 @@ use std::sync::{Arc, LazyLock};
 
 use libfuzzer_sys::fuzz_target;
 use tokenwatch::event::EventBuf;
+use tokenwatch::json::Scanner;
 use tokenwatch::{Engine, Options, Outcome, RuleSet};
 
 const RULES: &str = r#"
@@ -64,6 +66,18 @@ static RULESET: LazyLock<Arc<RuleSet>> = LazyLock::new(|| {
 fuzz_target!(|data: &[u8]| {
     let rules = Arc::clone(&RULESET);
     let options = Options::default();
+
+    // The scanner against serde_json (which limits nesting to 128 levels).
+    if let Ok(text) = std::str::from_utf8(data) {
+        let mut open = Vec::new();
+        let mut scanner = Scanner::new(text, &mut open);
+        let ours = scanner.skip_value().and_then(|()| scanner.end());
+        let theirs = serde_json::from_str::<serde::de::IgnoredAny>(text);
+        let nesting = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+        if nesting < 100 {
+            assert_eq!(ours.is_ok(), theirs.is_ok(), "{ours:?} vs {theirs:?}");
+        }
+    }
 
     // The parser on its own.
     let mut buf = EventBuf::new(options.max_line_bytes);
