@@ -14,7 +14,7 @@
 use std::fmt;
 
 use crate::fields::{FieldId, FieldTable, system};
-use crate::json::{JsonError, Number, Scanner, StrSpan, Token};
+use crate::json::{Code, JsonError, Number, Scanner, StrSpan, Token, decode_into};
 use crate::time::Timestamp;
 
 /// The two event kinds of the Qlik OAuth token family; any other type is `Other`.
@@ -313,7 +313,7 @@ impl EventBuf {
         let source = if self.claims_escaped {
             // Filed as it stands in the line (see `Walker::text`).
             let decoded = self.arena.len();
-            unescape_into(&self.line[start..end], &mut self.arena);
+            decode_into(&self.line[start..end], &mut self.arena);
             &self.arena[decoded..]
         } else if text.base == Base::Line {
             &self.line[start..end]
@@ -325,7 +325,7 @@ impl EventBuf {
             .strip_prefix('{')
             .is_some_and(|rest| rest.trim_start().starts_with("\\\""));
         if escaped {
-            unescape_into(trimmed, &mut self.claims);
+            decode_into(trimmed, &mut self.claims);
         } else {
             self.claims.push_str(trimmed);
         }
@@ -602,7 +602,7 @@ impl Walker<'_, '_> {
             return parent.child(body);
         }
         let mark = self.arena.len();
-        unescape_into(body, self.arena);
+        decode_into(body, self.arena);
         let child = parent.child(&self.arena[mark..]);
         self.arena.truncate(mark);
         child
@@ -613,7 +613,7 @@ impl Walker<'_, '_> {
         let capture = self.fields.node(node).capture;
         let raw = match self.scanner.value()? {
             Token::Object | Token::Array if depth >= MAX_DEPTH => {
-                return Err(self.scanner.error("recursion limit exceeded"));
+                return Err(self.scanner.error(Code::RecursionLimit));
             }
             Token::Object => {
                 let marker = self.values.len();
@@ -673,70 +673,13 @@ impl Walker<'_, '_> {
             return raw;
         }
         let start = self.arena.len();
-        unescape_into(&self.scanner.text()[span.start..span.end], self.arena);
+        decode_into(&self.scanner.text()[span.start..span.end], self.arena);
         Text {
             base: Base::Arena,
             start: start as u32,
             end: self.arena.len() as u32,
         }
     }
-}
-
-/// Decodes the body of a JSON string (the text between its quotes) into
-/// `out`. serde_json would decode through a scratch buffer it allocates per
-/// parse; this writes into a buffer the event reuses.
-fn unescape_into(body: &str, out: &mut String) {
-    let mut chars = body.chars();
-    loop {
-        // Copy the run up to the next escape whole.
-        let rest = chars.as_str();
-        let run = memchr::memchr(b'\\', rest.as_bytes()).unwrap_or(rest.len());
-        out.push_str(&rest[..run]);
-        chars = rest[run..].chars();
-        if chars.next().is_none() {
-            break;
-        }
-        let decoded = match chars.next() {
-            Some('n') => '\n',
-            Some('t') => '\t',
-            Some('r') => '\r',
-            Some('b') => '\u{8}',
-            Some('f') => '\u{c}',
-            Some('u') => {
-                let high = hex4(&mut chars);
-                match high {
-                    Some(h @ 0xD800..=0xDBFF) => {
-                        let mut rest = chars.clone();
-                        let low = (rest.next() == Some('\\') && rest.next() == Some('u'))
-                            .then(|| hex4(&mut rest))
-                            .flatten()
-                            .filter(|l| (0xDC00..=0xDFFF).contains(l));
-                        match low {
-                            Some(l) => {
-                                chars = rest;
-                                char::from_u32(0x10000 + ((h - 0xD800) << 10) + (l - 0xDC00))
-                                    .unwrap_or('\u{fffd}')
-                            }
-                            None => '\u{fffd}',
-                        }
-                    }
-                    Some(code) => char::from_u32(code).unwrap_or('\u{fffd}'),
-                    None => '\u{fffd}',
-                }
-            }
-            Some(other) => other,
-            None => break,
-        };
-        out.push(decoded);
-    }
-}
-
-fn hex4(chars: &mut std::str::Chars<'_>) -> Option<u32> {
-    let mut value = 0;
-    for _ in 0..4 {
-        value = value * 16 + chars.next()?.to_digit(16)?;
-    }
-    Some(value)
 }
 
 #[cfg(test)]

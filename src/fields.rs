@@ -94,10 +94,14 @@ struct Child {
 
 /// The first eight bytes of `key`, zero-padded, as a number.
 fn head(key: &str) -> u64 {
-    let mut bytes = [0; 8];
-    let n = key.len().min(8);
-    bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
-    u64::from_le_bytes(bytes)
+    let bytes = key.as_bytes();
+    if let Some(first) = bytes.first_chunk::<8>() {
+        return u64::from_le_bytes(*first);
+    }
+    bytes
+        .iter()
+        .enumerate()
+        .fold(0, |word, (i, &byte)| word | u64::from(byte) << (8 * i))
 }
 
 impl TrieNode {
@@ -126,6 +130,8 @@ pub struct FieldTable {
     nodes: Vec<TrieNode>,
     /// True once `authclaims` was interned beyond the validator's own use.
     claims_text_read: bool,
+    /// The ids of `@hour` and `@weekday`, once interned.
+    time_fields: (Option<FieldId>, Option<FieldId>),
 }
 
 impl Default for FieldTable {
@@ -135,6 +141,7 @@ impl Default for FieldTable {
             index: HashMap::new(),
             nodes: vec![TrieNode::default()],
             claims_text_read: false,
+            time_fields: (None, None),
         };
         for path in system::PATHS {
             table.intern(path);
@@ -172,6 +179,11 @@ impl FieldTable {
             };
         }
         self.nodes[node].capture = Some(id);
+        match path {
+            HOUR => self.time_fields.0 = Some(id),
+            WEEKDAY => self.time_fields.1 = Some(id),
+            _ => {}
+        }
         id
     }
 
@@ -202,7 +214,7 @@ impl FieldTable {
 
     /// The ids of the time-derived fields rules use: `@hour`, `@weekday`.
     pub fn time_fields(&self) -> (Option<FieldId>, Option<FieldId>) {
-        (self.get(HOUR), self.get(WEEKDAY))
+        self.time_fields
     }
 
     /// True when something reads the `authclaims` string itself, not only

@@ -12,18 +12,88 @@
 
 use std::fmt;
 
-/// A JSON syntax error.
+/// A JSON syntax error: what was wrong and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JsonError {
-    /// What was wrong, e.g. "expected `:`".
-    pub message: &'static str,
+    code: Code,
+    /// Byte offset where it was found.
+    at: u32,
+}
+
+/// What was wrong, one variant per message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// EOF while parsing a list
+    EofList,
+    /// EOF while parsing a string
+    EofString,
+    /// EOF while parsing a value
+    EofValue,
+    /// EOF while parsing an object
+    EofObject,
+    /// expected `,` or `]`
+    ExpectedListComma,
+    /// expected `,` or `}`
+    ExpectedObjectComma,
+    /// expected `:`
+    ExpectedColon,
+    /// expected ident
+    ExpectedIdent,
+    /// expected value
+    ExpectedValue,
+    /// invalid escape
+    InvalidEscape,
+    /// invalid number
+    InvalidNumber,
+    /// key must be a string
+    KeyNotString,
+    /// trailing characters
+    TrailingCharacters,
+    /// trailing comma
+    TrailingComma,
+    /// control character (\u0000-\u001F) found while parsing a string
+    ControlCharacter,
+    /// number out of range
+    OutOfRange,
+    /// recursion limit exceeded
+    RecursionLimit,
+}
+
+impl JsonError {
+    /// What was wrong, in the words serde_json uses (e.g. "expected `:`").
+    pub fn message(&self) -> &'static str {
+        match self.code {
+            Code::EofList => "EOF while parsing a list",
+            Code::EofString => "EOF while parsing a string",
+            Code::EofValue => "EOF while parsing a value",
+            Code::EofObject => "EOF while parsing an object",
+            Code::ExpectedListComma => "expected `,` or `]`",
+            Code::ExpectedObjectComma => "expected `,` or `}`",
+            Code::ExpectedColon => "expected `:`",
+            Code::ExpectedIdent => "expected ident",
+            Code::ExpectedValue => "expected value",
+            Code::InvalidEscape => "invalid escape",
+            Code::InvalidNumber => "invalid number",
+            Code::KeyNotString => "key must be a string",
+            Code::TrailingCharacters => "trailing characters",
+            Code::TrailingComma => "trailing comma",
+            Code::ControlCharacter => {
+                "control character (\\u0000-\\u001F) found while parsing a string"
+            }
+            Code::OutOfRange => "number out of range",
+            Code::RecursionLimit => "recursion limit exceeded",
+        }
+    }
+
     /// The 1-based column (byte) where it was found.
-    pub column: usize,
+    pub fn column(&self) -> usize {
+        self.at as usize + 1
+    }
 }
 
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at line 1 column {}", self.message, self.column)
+        write!(f, "{} at line 1 column {}", self.message(), self.column())
     }
 }
 
@@ -115,11 +185,15 @@ impl<'a> Scanner<'a> {
         None
     }
 
-    /// An error found at the current position.
-    pub fn error(&self, message: &'static str) -> JsonError {
+    /// An error found at the current position (at the end of the text, its
+    /// last byte).
+    #[cold]
+    #[inline(never)]
+    pub fn error(&self, code: Code) -> JsonError {
+        let at = self.pos.min(self.bytes.len().saturating_sub(1));
         JsonError {
-            message,
-            column: (self.pos + 1).min(self.bytes.len()).max(1),
+            code,
+            at: u32::try_from(at).unwrap_or(u32::MAX),
         }
     }
 
@@ -127,14 +201,14 @@ impl<'a> Scanner<'a> {
     pub fn end(&mut self) -> Result<()> {
         match self.peek() {
             None => Ok(()),
-            Some(_) => Err(self.error("trailing characters")),
+            Some(_) => Err(self.error(Code::TrailingCharacters)),
         }
     }
 
     /// Reads the first token of a value.
     pub fn value(&mut self) -> Result<Token> {
         let Some(byte) = self.peek() else {
-            return Err(self.error("EOF while parsing a value"));
+            return Err(self.error(Code::EofValue));
         };
         match byte {
             b'{' => {
@@ -153,34 +227,30 @@ impl<'a> Scanner<'a> {
             b'f' => self.literal(b"false", Token::Bool(false)),
             b'n' => self.literal(b"null", Token::Null),
             b'-' | b'0'..=b'9' => self.number_text().map(Token::Number),
-            _ => Err(self.error("expected value")),
+            _ => Err(self.error(Code::ExpectedValue)),
         }
     }
 
     /// Moves to the next key of the object being read (after `{` or after a
     /// member's value) and past its `:`; `None` after the closing `}`.
     pub fn next_key(&mut self, first: bool) -> Result<Option<StrSpan>> {
-        let mut byte = self
-            .peek()
-            .ok_or_else(|| self.error("EOF while parsing an object"))?;
+        let mut byte = self.peek().ok_or_else(|| self.error(Code::EofObject))?;
         if byte == b'}' {
             self.pos += 1;
             return Ok(None);
         }
         if !first {
             if byte != b',' {
-                return Err(self.error("expected `,` or `}`"));
+                return Err(self.error(Code::ExpectedObjectComma));
             }
             self.pos += 1;
-            byte = self
-                .peek()
-                .ok_or_else(|| self.error("EOF while parsing a value"))?;
+            byte = self.peek().ok_or_else(|| self.error(Code::EofValue))?;
             if byte == b'}' {
-                return Err(self.error("trailing comma"));
+                return Err(self.error(Code::TrailingComma));
             }
         }
         if byte != b'"' {
-            return Err(self.error("key must be a string"));
+            return Err(self.error(Code::KeyNotString));
         }
         self.pos += 1;
         let key = self.string()?;
@@ -189,28 +259,26 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
                 Ok(Some(key))
             }
-            Some(_) => Err(self.error("expected `:`")),
-            None => Err(self.error("EOF while parsing an object")),
+            Some(_) => Err(self.error(Code::ExpectedColon)),
+            None => Err(self.error(Code::EofObject)),
         }
     }
 
     /// Moves to the next element of the array being read (after `[` or after
     /// an element); false after the closing `]`.
     pub fn next_element(&mut self, first: bool) -> Result<bool> {
-        let byte = self
-            .peek()
-            .ok_or_else(|| self.error("EOF while parsing a list"))?;
+        let byte = self.peek().ok_or_else(|| self.error(Code::EofList))?;
         if byte == b']' {
             self.pos += 1;
             return Ok(false);
         }
         if !first {
             if byte != b',' {
-                return Err(self.error("expected `,` or `]`"));
+                return Err(self.error(Code::ExpectedListComma));
             }
             self.pos += 1;
             if self.peek() == Some(b']') {
-                return Err(self.error("trailing comma"));
+                return Err(self.error(Code::TrailingComma));
             }
         }
         Ok(true)
@@ -251,40 +319,62 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Reads a string body; the opening quote is consumed.
+    /// Reads a string body; the opening quote is consumed. Looks at sixteen
+    /// bytes at a time and walks the special ones among them, so escapes do
+    /// not restart the search.
     fn string(&mut self) -> Result<StrSpan> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            self.pos = find_special(self.bytes, self.pos);
-            match self.bytes.get(self.pos) {
-                None => return Err(self.error("EOF while parsing a string")),
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(StrSpan {
-                        start,
-                        end: self.pos - 1,
-                        escaped,
-                    });
+            let base = self.pos;
+            let rest = &self.bytes[base..];
+            let (mut hits, whole) = match rest.first_chunk::<16>() {
+                Some(chunk) => (special_bytes(chunk), true),
+                None => {
+                    let mut padded = [b' '; 16];
+                    padded[..rest.len()].copy_from_slice(rest);
+                    (special_bytes(&padded), false)
                 }
-                Some(b'\\') => {
-                    escaped = true;
-                    self.pos += 1;
-                    self.escape()?;
+            };
+            while hits != 0 {
+                let at = base + hits.trailing_zeros() as usize;
+                hits &= hits - 1;
+                if at < self.pos {
+                    // The character of the escape just read.
+                    continue;
                 }
-                Some(_) => {
-                    return Err(self.error(
-                        "control character (\\u0000-\\u001F) found while parsing a string",
-                    ));
+                match self.bytes[at] {
+                    b'"' => {
+                        self.pos = at + 1;
+                        return Ok(StrSpan {
+                            start,
+                            end: at,
+                            escaped,
+                        });
+                    }
+                    b'\\' => {
+                        escaped = true;
+                        self.pos = at + 1;
+                        self.escape()?;
+                    }
+                    _ => {
+                        self.pos = at;
+                        return Err(self.error(Code::ControlCharacter));
+                    }
                 }
             }
+            if !whole {
+                self.pos = self.bytes.len();
+                return Err(self.error(Code::EofString));
+            }
+            self.pos = self.pos.max(base + 16);
         }
     }
 
     /// Checks one escape after its backslash.
     fn escape(&mut self) -> Result<()> {
         match self.bytes.get(self.pos) {
-            None => Err(self.error("EOF while parsing a string")),
+            None => Err(self.error(Code::EofString)),
             Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
                 self.pos += 1;
                 Ok(())
@@ -294,13 +384,13 @@ impl<'a> Scanner<'a> {
                 for _ in 0..4 {
                     match self.bytes.get(self.pos) {
                         Some(byte) if byte.is_ascii_hexdigit() => self.pos += 1,
-                        Some(_) => return Err(self.error("invalid escape")),
-                        None => return Err(self.error("EOF while parsing a string")),
+                        Some(_) => return Err(self.error(Code::InvalidEscape)),
+                        None => return Err(self.error(Code::EofString)),
                     }
                 }
                 Ok(())
             }
-            Some(_) => Err(self.error("invalid escape")),
+            Some(_) => Err(self.error(Code::InvalidEscape)),
         }
     }
 
@@ -308,8 +398,8 @@ impl<'a> Scanner<'a> {
         for &expected in word {
             match self.bytes.get(self.pos) {
                 Some(&byte) if byte == expected => self.pos += 1,
-                Some(_) => return Err(self.error("expected ident")),
-                None => return Err(self.error("EOF while parsing a value")),
+                Some(_) => return Err(self.error(Code::ExpectedIdent)),
+                None => return Err(self.error(Code::EofValue)),
             }
         }
         Ok(token)
@@ -325,12 +415,12 @@ impl<'a> Scanner<'a> {
             Some(b'0') => {
                 self.pos += 1;
                 if self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
-                    return Err(self.error("invalid number"));
+                    return Err(self.error(Code::InvalidNumber));
                 }
             }
             Some(b'1'..=b'9') => self.digits(),
-            Some(_) => return Err(self.error("invalid number")),
-            None => return Err(self.error("EOF while parsing a value")),
+            Some(_) => return Err(self.error(Code::InvalidNumber)),
+            None => return Err(self.error(Code::EofValue)),
         }
         if self.bytes.get(self.pos) == Some(&b'.') {
             self.pos += 1;
@@ -365,8 +455,8 @@ impl<'a> Scanner<'a> {
         match literal.parse::<f64>() {
             Ok(n) if n.is_finite() => Ok(Number::Float(n)),
             _ => Err(JsonError {
-                message: "number out of range",
-                column: span.start + 1,
+                code: Code::OutOfRange,
+                at: span.start as u32,
             }),
         }
     }
@@ -383,35 +473,139 @@ impl<'a> Scanner<'a> {
                 self.digits();
                 Ok(())
             }
-            Some(_) => Err(self.error("invalid number")),
-            None => Err(self.error("EOF while parsing a value")),
+            Some(_) => Err(self.error(Code::InvalidNumber)),
+            None => Err(self.error(Code::EofValue)),
         }
     }
 }
 
-/// The offset of the first byte at or after `pos` that ends or interrupts a
-/// string (`"`, `\` or a control character), or the length of `bytes`.
-fn find_special(bytes: &[u8], mut pos: usize) -> usize {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    // A byte's high bit is set in `has_zero(w)` where that byte of `w` is
-    // zero; bytes above a true hit may be flagged falsely, but the lowest
-    // flagged byte is always a true hit, and it is the only one used.
-    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The high bit of each byte of `word` that is zero. Bytes above a true hit
+/// may be flagged falsely, but the lowest flagged byte is always a true hit,
+/// and it is the only one the searches use.
+fn has_zero(word: u64) -> u64 {
+    word.wrapping_sub(ONES) & !word & HIGHS
+}
+
+/// A bit per byte of `chunk` (bit 0 for its first) set where the byte is
+/// special: three comparisons of 16 lanes with SSE2, which every x86-64
+/// processor has.
+#[cfg(target_arch = "x86_64")]
+fn special_bytes(chunk: &[u8; 16]) -> u32 {
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, min_u8_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
+    };
+    let bytes = load_unaligned_m128i(chunk);
+    let quote = cmp_eq_mask_i8_m128i(bytes, set_splat_i8_m128i(b'"' as i8));
+    let backslash = cmp_eq_mask_i8_m128i(bytes, set_splat_i8_m128i(b'\\' as i8));
+    // Control characters are the bytes that 0x1F does not lower.
+    let control = cmp_eq_mask_i8_m128i(min_u8_m128i(bytes, set_splat_i8_m128i(0x1f)), bytes);
+    move_mask_i8_m128i(bitor_m128i(bitor_m128i(quote, backslash), control)) as u32
+}
+
+/// [`special_bytes`] eight bytes at a time, for other processors.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn special_bytes_portable(chunk: &[u8; 16]) -> u32 {
+    const LOWS: u64 = !HIGHS;
+    // The high bit of each byte of `word` that is zero, exactly: adding 0x7F
+    // to the low seven bits cannot carry into the next byte.
+    let zero = |word: u64| !(((word & LOWS) + LOWS) | word) & HIGHS;
+    let half = |half: &[u8]| {
+        let word = u64::from_le_bytes(half.try_into().unwrap_or_default());
+        let flags = zero(word ^ (ONES * u64::from(b'"')))
+            | zero(word ^ (ONES * u64::from(b'\\')))
+            | zero(word & (ONES * 0xE0));
+        (0..8).fold(0u32, |mask, i| {
+            mask | (((flags >> (8 * i + 7)) & 1) as u32) << i
+        })
+    };
+    let (low, high) = chunk.split_at(8);
+    half(low) | half(high) << 8
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+use special_bytes_portable as special_bytes;
+
+/// Decodes the body of a JSON string (the text between its quotes) into
+/// `out`. Leniently: an invalid escape yields the escaped character, and an
+/// invalid or unpaired `\u` escape U+FFFD, so a text that was never checked
+/// by a [`Scanner`] (a string inside a string) decodes too.
+pub fn decode_into(body: &str, out: &mut String) {
+    let bytes = body.as_bytes();
+    let mut run = 0;
+    loop {
+        let backslash = find_backslash(bytes, run);
+        // Cut only at a backslash (ASCII), so the run is whole characters.
+        out.push_str(&body[run..backslash]);
+        let Some(&escape) = bytes.get(backslash + 1) else {
+            return;
+        };
+        run = backslash + 2;
+        let decoded = match escape {
+            b'n' => '\n',
+            b't' => '\t',
+            b'r' => '\r',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'u' => {
+                let (decoded, used) = decode_unicode(&bytes[run..]);
+                run += used;
+                decoded
+            }
+            b'"' | b'\\' | b'/' => char::from(escape),
+            _ => {
+                // Anything else stands for itself: copy it with the next run.
+                run = backslash + 1;
+                continue;
+            }
+        };
+        out.push(decoded);
+    }
+}
+
+/// The character of a `\u` escape whose four hex digits start `rest`
+/// (joined with a following low surrogate escape), and how many bytes it
+/// used after the `u`.
+fn decode_unicode(rest: &[u8]) -> (char, usize) {
+    let Some(high) = hex4(rest) else {
+        return ('\u{fffd}', 0);
+    };
+    if !(0xD800..=0xDBFF).contains(&high) {
+        return (char::from_u32(high).unwrap_or('\u{fffd}'), 4);
+    }
+    let low = match rest.get(4..6) {
+        Some(b"\\u") => hex4(&rest[6..]).filter(|low| (0xDC00..=0xDFFF).contains(low)),
+        _ => None,
+    };
+    match low {
+        Some(low) => {
+            let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+            (char::from_u32(code).unwrap_or('\u{fffd}'), 10)
+        }
+        None => ('\u{fffd}', 4),
+    }
+}
+
+fn hex4(bytes: &[u8]) -> Option<u32> {
+    let digits = bytes.get(..4)?;
+    digits.iter().try_fold(0, |value, &digit| {
+        Some(value * 16 + char::from(digit).to_digit(16)?)
+    })
+}
+
+/// The offset of the first backslash at or after `pos`, or the length.
+fn find_backslash(bytes: &[u8], mut pos: usize) -> usize {
     while let Some(chunk) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<8>) {
-        let word = u64::from_le_bytes(*chunk);
-        let hits = has_zero(word ^ (ONES * u64::from(b'"')))
-            | has_zero(word ^ (ONES * u64::from(b'\\')))
-            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+        let hits = has_zero(u64::from_le_bytes(*chunk) ^ (ONES * u64::from(b'\\')));
         if hits != 0 {
             return pos + (hits.trailing_zeros() / 8) as usize;
         }
         pos += 8;
     }
-    while let Some(&byte) = bytes.get(pos) {
-        if byte == b'"' || byte == b'\\' || byte < 0x20 {
-            break;
-        }
+    while bytes.get(pos).is_some_and(|&byte| byte != b'\\') {
         pos += 1;
     }
     pos
@@ -420,6 +614,10 @@ fn find_special(bytes: &[u8], mut pos: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn serde_accepts(text: &str) -> bool {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+    }
 
     fn skip(text: &str) -> Result<()> {
         let mut open = Vec::new();
@@ -480,14 +678,14 @@ mod tests {
                 serde_json::from_str::<serde::de::IgnoredAny>(text).is_err(),
                 "{text}"
             );
-            assert_eq!(skip(text).map_err(|e| e.message), Err(message), "{text}");
+            assert_eq!(skip(text).map_err(|e| e.message()), Err(message), "{text}");
         }
     }
 
     #[test]
     fn columns_count_bytes_from_one() {
-        assert_eq!(skip(r#"{"id":"#).unwrap_err().column, 6);
-        assert_eq!(skip("[1 2]").unwrap_err().column, 4);
+        assert_eq!(skip(r#"{"id":"#).unwrap_err().column(), 6);
+        assert_eq!(skip("[1 2]").unwrap_err().column(), 4);
     }
 
     #[test]
@@ -498,16 +696,57 @@ mod tests {
     }
 
     #[test]
-    fn special_bytes_are_found_in_every_lane() {
+    fn both_searches_flag_every_special_byte() {
+        let special = |byte: u8| byte == b'"' || byte == b'\\' || byte < 0x20;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut chunk = [0u8; 16];
+            for byte in &mut chunk {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *byte = [
+                    b'a',
+                    b'"',
+                    b'\\',
+                    0x00,
+                    0x1f,
+                    0x20,
+                    0x7f,
+                    0x80,
+                    0xff,
+                    (seed >> 8) as u8,
+                ][(seed % 10) as usize];
+            }
+            let expected = (0..16).fold(0u32, |mask, i| mask | u32::from(special(chunk[i])) << i);
+            assert_eq!(special_bytes(&chunk), expected, "{chunk:?}");
+            assert_eq!(special_bytes_portable(&chunk), expected, "{chunk:?}");
+        }
+    }
+
+    #[test]
+    fn strings_end_where_serde_json_ends_them_at_every_offset() {
         for len in 0..40 {
-            for special in [b'"', b'\\', 0x01, 0x1f] {
-                let mut bytes = vec![b'a'; len];
-                bytes.extend_from_slice("é€".as_bytes());
-                let at = bytes.len();
-                bytes.push(special);
-                bytes.extend_from_slice(b"\"\\");
-                assert_eq!(find_special(&bytes, 0), at);
-                assert_eq!(find_special(&bytes[..at], 0), at);
+            for insert in [
+                "\\\"",
+                "\\\\",
+                "\\u00e9",
+                "\\ud83d\\ude00",
+                "\"",
+                "\u{1}",
+                "\\",
+            ] {
+                for at in 0..=len {
+                    let mut body = "a".repeat(len);
+                    body.insert_str(at, insert);
+                    for text in [
+                        format!("\"{body}\""),
+                        format!("\"{body}"),
+                        format!("[\"{body}\",1]"),
+                    ] {
+                        assert_eq!(skip(&text).is_ok(), serde_accepts(&text), "{text}");
+                    }
+                }
             }
         }
     }
@@ -531,7 +770,7 @@ mod tests {
         assert_eq!(number("2.5e1"), Ok(Number::Float(25.0)));
         assert_eq!(number("-0"), Ok(Number::Int(0)));
         assert_eq!(
-            number("1e999").map_err(|e| e.message),
+            number("1e999").map_err(|e| e.message()),
             Err("number out of range")
         );
     }

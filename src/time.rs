@@ -14,6 +14,9 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// Parses an RFC 3339 time with any offset.
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        if let Some(time) = parse_utc_fast(text.as_bytes()) {
+            return Some(time);
+        }
         let parsed = DateTime::parse_from_rfc3339(text).ok()?;
         Some(Timestamp(parsed.timestamp_micros()))
     }
@@ -36,6 +39,71 @@ impl Timestamp {
     pub fn minus(self, span: Span) -> Timestamp {
         Timestamp(self.0.saturating_sub(span.0))
     }
+}
+
+/// The common shape of event times, `YYYY-MM-DDTHH:MM:SS[.fraction]Z`,
+/// without a general parser; `None` for anything else (which the general
+/// parser then judges), including seconds of 60 and invalid dates.
+fn parse_utc_fast(text: &[u8]) -> Option<Timestamp> {
+    let (head, rest) = text.split_first_chunk::<19>()?;
+    let number = |range: std::ops::Range<usize>| {
+        head[range].iter().try_fold(0i64, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+        })
+    };
+    let punctuation = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if punctuation.iter().any(|&(at, byte)| head[at] != byte) {
+        return None;
+    }
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let (micros, rest) = match rest.split_first() {
+        Some((b'.', fraction)) => {
+            let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits == 0 {
+                return None;
+            }
+            let micros = fraction[..digits.min(6)]
+                .iter()
+                .fold(0i64, |n, &b| n * 10 + i64::from(b - b'0'))
+                * 10i64.pow(6 - digits.min(6) as u32);
+            (micros, &fraction[digits..])
+        }
+        _ => (0, rest),
+    };
+    if rest != b"Z" {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
+    Some(Timestamp(seconds * 1_000_000 + micros))
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// A length of event time in microseconds.
@@ -124,6 +192,67 @@ impl fmt::Display for Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chrono_parse(text: &str) -> Option<Timestamp> {
+        let parsed = DateTime::parse_from_rfc3339(text).ok()?;
+        Some(Timestamp(parsed.timestamp_micros()))
+    }
+
+    #[test]
+    fn utc_times_are_read_like_chrono_reads_them() {
+        // Every 7,919 minutes and 13 seconds from 1600 to 2500: every month
+        // length, leap days and century years.
+        let (first, last) = (-11_676_096_000i64, 16_725_225_600i64);
+        let fractions = ["", ".5", ".123456", ".123456789", ".000001"];
+        let mut second = first;
+        let mut count = 0;
+        while second < last {
+            let time = DateTime::<Utc>::from_timestamp(second, 0).unwrap();
+            let text = format!(
+                "{}{}Z",
+                time.format("%Y-%m-%dT%H:%M:%S"),
+                fractions[count % fractions.len()]
+            );
+            let fast = parse_utc_fast(text.as_bytes());
+            assert!(fast.is_some(), "{text}");
+            assert_eq!(fast, chrono_parse(&text), "{text}");
+            second += 7_919 * 60 + 13;
+            count += 1;
+        }
+        assert!(count > 50_000);
+    }
+
+    #[test]
+    fn other_shapes_are_left_to_chrono() {
+        for text in [
+            "2026-02-29T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-01-00T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:60:00Z",
+            "2026-01-01T00:00:60Z",
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00+01:00",
+            "2026-01-01t00:00:00Z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00ZZ",
+            "+026-01-01T00:00:00Z",
+            "2026-01-01T00:00:0\u{e9}Z",
+        ] {
+            assert_eq!(parse_utc_fast(text.as_bytes()), None, "{text}");
+        }
+        assert_eq!(
+            Timestamp::parse_rfc3339("2024-02-29T23:59:60Z"),
+            chrono_parse("2024-02-29T23:59:60Z")
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-01-01T01:00:00+01:00"),
+            Timestamp::parse_rfc3339("2026-01-01T00:00:00Z")
+        );
+    }
 
     #[test]
     fn parses_durations() {
