@@ -14,7 +14,9 @@
 use std::fmt;
 
 use crate::fields::{FieldId, FieldTable, system};
-use crate::json::{Code, JsonError, Number, Scanner, StrSpan, Token, decode_into};
+use crate::json::{
+    Code, JsonError, Number, Scanner, StrSpan, Token, decode_escaped_quotes, decode_into,
+};
 use crate::time::Timestamp;
 
 /// The two event kinds of the Qlik OAuth token family; any other type is `Other`.
@@ -310,6 +312,15 @@ impl EventBuf {
             return;
         };
         let (start, end) = (text.start as usize, text.end as usize);
+        let raw = self.line[start..end].trim_start();
+        let twice = self.claims_escaped
+            && raw
+                .strip_prefix('{')
+                .is_some_and(|rest| rest.trim_start().starts_with(r#"\\\""#));
+        if twice && decode_escaped_quotes(raw, &mut self.claims) {
+            self.walk_claims_text(fields, node);
+            return;
+        }
         let source = if self.claims_escaped {
             // Filed as it stands in the line (see `Walker::text`).
             let decoded = self.arena.len();
@@ -329,6 +340,11 @@ impl EventBuf {
         } else {
             self.claims.push_str(trimmed);
         }
+        self.walk_claims_text(fields, node);
+    }
+
+    /// Walks the decoded claims; files nothing unless they are a JSON object.
+    fn walk_claims_text(&mut self, fields: &FieldTable, node: u32) {
         let mark = self.values.len();
         let mut walker = Walker {
             scanner: Scanner::new(&self.claims, &mut self.open),

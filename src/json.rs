@@ -566,6 +566,29 @@ pub fn decode_into(body: &str, out: &mut String) {
     }
 }
 
+/// Decodes a text escaped twice (a JSON string inside a JSON string, as
+/// `authclaims` often arrives) in one pass, when its only escapes are
+/// escaped quotes (`\\\"`, a quote after both decodings). Returns false,
+/// with `out` as it was, for any other escape.
+pub fn decode_escaped_quotes(body: &str, out: &mut String) -> bool {
+    let bytes = body.as_bytes();
+    let mark = out.len();
+    let mut run = 0;
+    loop {
+        let backslash = find_backslash(bytes, run);
+        out.push_str(&body[run..backslash]);
+        if backslash == bytes.len() {
+            return true;
+        }
+        if bytes.get(backslash..backslash + 4) != Some(br#"\\\""#) {
+            out.truncate(mark);
+            return false;
+        }
+        out.push('"');
+        run = backslash + 4;
+    }
+}
+
 /// The character of a `\u` escape whose four hex digits start `rest`
 /// (joined with a following low surrogate escape), and how many bytes it
 /// used after the `u`.
@@ -748,6 +771,32 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn escaped_quotes_decode_like_two_decodings() {
+        let twice = |text: &str| {
+            let mut once = String::new();
+            decode_into(text, &mut once);
+            let mut again = String::new();
+            decode_into(&once, &mut again);
+            again
+        };
+        for text in [
+            r#"{\\\"sub\\\":\\\"alice\\\"}"#,
+            r#"\\\""#,
+            "no escapes at all, é",
+            r#"{\\\"a\\\":\\\"\\\"}"#,
+        ] {
+            let mut out = String::from("kept ");
+            assert!(decode_escaped_quotes(text, &mut out), "{text}");
+            assert_eq!(out, format!("kept {}", twice(text)), "{text}");
+        }
+        for text in [r#"\\\\"#, r#"a\\n"#, r#"\\u0041"#, r#"\\\"#, r#"x\""#] {
+            let mut out = String::from("kept");
+            assert!(!decode_escaped_quotes(text, &mut out), "{text}");
+            assert_eq!(out, "kept");
         }
     }
 

@@ -3,7 +3,6 @@
 //! event contributes (stateless findings, hits for correlations) is handed
 //! to the [`Engine`](crate::Engine), which applies it in stream order.
 
-use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -47,20 +46,20 @@ pub(crate) enum PayloadAt {
     },
 }
 
-/// The texts the hits of one event refer to, in one string: the event
-/// line (the finding of the hit that fires is rendered from it, and most
-/// hits never fire), its id, then keys and payloads.
+/// The texts the hits of one event refer to: the event line (the finding
+/// of the hit that fires is rendered from it, and most hits never fire),
+/// and in one string its id, then keys and payloads.
 #[derive(Debug, Default)]
 pub(crate) struct HitTexts {
+    line: Box<str>,
     text: String,
-    line_end: usize,
     id_end: usize,
 }
 
 impl HitTexts {
     /// The event line.
     pub(crate) fn line(&self) -> &str {
-        &self.text[..self.line_end]
+        &self.line
     }
 
     /// A text of a hit.
@@ -72,7 +71,7 @@ impl HitTexts {
     pub(crate) fn hit(&self, time: Timestamp, step: usize, payload: &PayloadAt) -> Hit<'_> {
         Hit {
             time,
-            id: &self.text[self.line_end..self.id_end],
+            id: &self.text[..self.id_end],
             step,
             payload: match payload {
                 PayloadAt::None => Payload::None,
@@ -93,12 +92,11 @@ impl HitTexts {
     /// Keeps the event's line and id, once (an accepted line is never
     /// empty).
     fn keep_event(&mut self, event: &EventBuf) {
-        if self.text.is_empty() {
-            let (line, id) = (event.line(), event.str(system::ID).unwrap_or_default());
+        if self.line.is_empty() {
+            self.line = event.line().into();
+            let id = event.str(system::ID).unwrap_or_default();
             // Room for the keys and payloads of a few hits too.
-            self.text.reserve(line.len() + id.len() + 256);
-            self.text.push_str(line);
-            self.line_end = self.text.len();
+            self.text.reserve(id.len() + 512);
             self.text.push_str(id);
             self.id_end = self.text.len();
         }
@@ -352,7 +350,7 @@ fn payload(out: &mut String, correlation: &Correlation, event: &EventBuf) -> Opt
                 write_joined(&mut packer, event, field);
                 if let Some(net) = masked(packer.since(value_start), *prefix_v4, *prefix_v6) {
                     packer.truncate(value_start);
-                    let _ = write!(packer, "{}/{}", net.network(), net.prefix());
+                    write_network(&mut packer, net);
                     network = Some(value_start..packer.end());
                 }
             }
@@ -364,6 +362,35 @@ fn payload(out: &mut String, correlation: &Correlation, event: &EventBuf) -> Opt
         }
         _ => Some(PayloadAt::None),
     }
+}
+
+/// Writes `network` as `address/prefix` (IPv4 without the formatting
+/// machinery: it is written for every hit of a `new_value` rule on
+/// addresses).
+fn write_network(out: &mut impl std::fmt::Write, network: IpNetwork) {
+    let IpNetwork::V4(v4) = network else {
+        let _ = write!(out, "{}/{}", network.network(), network.prefix());
+        return;
+    };
+    let mut text = [0u8; 18];
+    let mut len = 0;
+    for (i, byte) in v4.network().octets().into_iter().chain([v4.prefix()]).enumerate() {
+        if i > 0 {
+            text[len] = if i < 4 { b'.' } else { b'/' };
+            len += 1;
+        }
+        if byte >= 100 {
+            text[len] = b'0' + byte / 100;
+            len += 1;
+        }
+        if byte >= 10 {
+            text[len] = b'0' + byte / 10 % 10;
+            len += 1;
+        }
+        text[len] = b'0' + byte % 10;
+        len += 1;
+    }
+    let _ = out.write_str(std::str::from_utf8(&text[..len]).unwrap_or_default());
 }
 
 /// The network of an address under the configured prefixes, if `value` is
@@ -455,4 +482,26 @@ fn write_value(out: &mut impl std::fmt::Write, value: Value<'_>) {
         Value::Bool(b) => write!(out, "{b}"),
         Value::Null | Value::Object | Value::Array => Ok(()),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_written_like_display_writes_them() {
+        for (address, prefix) in [
+            ("0.0.0.0", 0),
+            ("9.99.100.255", 32),
+            ("10.1.2.3", 8),
+            ("192.168.200.7", 24),
+            ("2001:db8::1", 48),
+        ] {
+            let network = IpNetwork::new(address.parse().unwrap(), prefix).unwrap();
+            let network = IpNetwork::new(network.network(), prefix).unwrap();
+            let mut written = String::new();
+            write_network(&mut written, network);
+            assert_eq!(written, format!("{}/{}", network.network(), network.prefix()));
+        }
+    }
 }
