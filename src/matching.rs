@@ -46,20 +46,20 @@ pub(crate) enum PayloadAt {
     },
 }
 
-/// The texts the hits of one event refer to: the event line (the finding
-/// of the hit that fires is rendered from it, and most hits never fire),
-/// and in one string its id, then keys and payloads.
+/// The texts the hits of one event refer to, in one string: the event
+/// line (the finding of the hit that fires is rendered from it, and most
+/// hits never fire), its id, then keys and payloads.
 #[derive(Debug, Default)]
 pub(crate) struct HitTexts {
-    line: Box<str>,
     text: String,
+    line_end: usize,
     id_end: usize,
 }
 
 impl HitTexts {
     /// The event line.
     pub(crate) fn line(&self) -> &str {
-        &self.line
+        &self.text[..self.line_end]
     }
 
     /// A text of a hit.
@@ -71,7 +71,7 @@ impl HitTexts {
     pub(crate) fn hit(&self, time: Timestamp, step: usize, payload: &PayloadAt) -> Hit<'_> {
         Hit {
             time,
-            id: &self.text[..self.id_end],
+            id: &self.text[self.line_end..self.id_end],
             step,
             payload: match payload {
                 PayloadAt::None => Payload::None,
@@ -92,11 +92,13 @@ impl HitTexts {
     /// Keeps the event's line and id, once (an accepted line is never
     /// empty).
     fn keep_event(&mut self, event: &EventBuf) {
-        if self.line.is_empty() {
-            self.line = event.line().into();
-            let id = event.str(system::ID).unwrap_or_default();
-            // Room for the keys and payloads of a few hits too.
-            self.text.reserve(id.len() + 512);
+        if self.text.is_empty() {
+            let (line, id) = (event.line(), event.str(system::ID).unwrap_or_default());
+            // Room for the keys and payloads of several hits too, so that
+            // the line is copied once.
+            self.text.reserve(line.len() + id.len() + 1024);
+            self.text.push_str(line);
+            self.line_end = self.text.len();
             self.text.push_str(id);
             self.id_end = self.text.len();
         }

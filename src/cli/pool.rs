@@ -13,8 +13,10 @@ use tokenwatch::event::Rejection;
 use tokenwatch::lines::Line;
 use tokenwatch::matching::{Evaluated, Matcher};
 
-/// Lines per batch.
-pub const BATCH: usize = 1024;
+/// Lines per batch: few enough that a batch's lines and what they
+/// contribute stay in the processor's cache until they are applied (1,024
+/// cost a fifth more cycles per event on one thread than 128).
+pub const BATCH: usize = 128;
 
 /// A batch of input lines and, once matched, their results.
 #[derive(Default)]
