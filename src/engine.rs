@@ -10,7 +10,6 @@
 //! findings of the sorted stream. Events later than that are still matched
 //! by stateless rules, skip correlations, and are counted as late.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::correlation::Correlation;
@@ -20,6 +19,7 @@ use crate::event::Rejection;
 use crate::fields::system;
 use crate::finding::{Finding, Window};
 use crate::matching::{Contribution, Evaluated, Item, Matcher, assemble, render_fields, reparse};
+use crate::reorder::ReorderBuffer;
 use crate::ruleset::{Rule, RuleSet};
 use crate::state::{self, SavedRule, Snapshot};
 use crate::time::{Span, Timestamp};
@@ -140,7 +140,7 @@ pub struct Engine {
     /// Parses the event of a hit that fired again, to render its finding.
     render_buf: EventBuf,
     dedup: Dedup,
-    pending: BTreeMap<(Timestamp, u64), Contribution>,
+    pending: ReorderBuffer<(Timestamp, u64), Contribution>,
     arrivals: u64,
     max_time: Option<Timestamp>,
     states: Vec<RuleState>,
@@ -173,7 +173,7 @@ impl Engine {
             options,
             render_buf: EventBuf::new(options.max_line_bytes),
             dedup: Dedup::new(options.dedup_capacity),
-            pending: BTreeMap::new(),
+            pending: ReorderBuffer::default(),
             arrivals: 0,
             max_time: None,
             suppressed: foldhash::HashMap::default(),
@@ -350,7 +350,7 @@ impl Engine {
             return;
         };
         let max_pending = self.options.max_pending;
-        while let Some((&(first, _), _)) = self.pending.first_key_value() {
+        while let Some((first, _)) = self.pending.first_key() {
             let due = first <= watermark;
             if !due && self.pending.len() <= max_pending {
                 break;
@@ -358,10 +358,9 @@ impl Engine {
             if !due {
                 self.stats.forced += 1;
             }
-            let Some(entry) = self.pending.first_entry() else {
+            let Some(((time, _), contribution)) = self.pending.pop_first() else {
                 break;
             };
-            let ((time, _), contribution) = entry.remove_entry();
             self.apply(time, contribution, out);
         }
     }

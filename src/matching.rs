@@ -376,7 +376,13 @@ fn write_network(out: &mut impl std::fmt::Write, network: IpNetwork) {
     };
     let mut text = [0u8; 18];
     let mut len = 0;
-    for (i, byte) in v4.network().octets().into_iter().chain([v4.prefix()]).enumerate() {
+    for (i, byte) in v4
+        .network()
+        .octets()
+        .into_iter()
+        .chain([v4.prefix()])
+        .enumerate()
+    {
         if i > 0 {
             text[len] = if i < 4 { b'.' } else { b'/' };
             len += 1;
@@ -503,7 +509,10 @@ mod tests {
             let network = IpNetwork::new(network.network(), prefix).unwrap();
             let mut written = String::new();
             write_network(&mut written, network);
-            assert_eq!(written, format!("{}/{}", network.network(), network.prefix()));
+            assert_eq!(
+                written,
+                format!("{}/{}", network.network(), network.prefix())
+            );
         }
     }
 }
