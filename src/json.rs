@@ -175,6 +175,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The first non-whitespace byte, without consuming it.
+    #[inline(always)]
     pub fn peek(&mut self) -> Option<u8> {
         while let Some(&byte) = self.bytes.get(self.pos) {
             if !matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
@@ -206,6 +207,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads the first token of a value.
+    #[inline(always)]
     pub fn value(&mut self) -> Result<Token> {
         let Some(byte) = self.peek() else {
             return Err(self.error(Code::EofValue));
@@ -233,6 +235,7 @@ impl<'a> Scanner<'a> {
 
     /// Moves to the next key of the object being read (after `{` or after a
     /// member's value) and past its `:`; `None` after the closing `}`.
+    #[inline(always)]
     pub fn next_key(&mut self, first: bool) -> Result<Option<StrSpan>> {
         let mut byte = self.peek().ok_or_else(|| self.error(Code::EofObject))?;
         if byte == b'}' {
@@ -322,6 +325,7 @@ impl<'a> Scanner<'a> {
     /// Reads a string body; the opening quote is consumed. Looks at sixteen
     /// bytes at a time and walks the special ones among them, so escapes do
     /// not restart the search.
+    #[inline(always)]
     fn string(&mut self) -> Result<StrSpan> {
         let start = self.pos;
         let mut escaped = false;
