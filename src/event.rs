@@ -312,17 +312,18 @@ impl EventBuf {
             return;
         };
         let (start, end) = (text.start as usize, text.end as usize);
-        let raw = self.line[start..end].trim_start();
-        let twice = self.claims_escaped
-            && raw
+        if self.claims_escaped {
+            // Filed as it stands in the line (see `Walker::text`).
+            let raw = self.line[start..end].trim_start();
+            let twice = raw
                 .strip_prefix('{')
                 .is_some_and(|rest| rest.trim_start().starts_with(r#"\\\""#));
-        if twice && decode_escaped_quotes(raw, &mut self.claims) {
-            self.walk_claims_text(fields, node);
-            return;
+            if twice && decode_escaped_quotes(raw, &mut self.claims) {
+                self.walk_claims_text(fields, node);
+                return;
+            }
         }
         let source = if self.claims_escaped {
-            // Filed as it stands in the line (see `Walker::text`).
             let decoded = self.arena.len();
             decode_into(&self.line[start..end], &mut self.arena);
             &self.arena[decoded..]
@@ -748,6 +749,22 @@ mod tests {
         let mut buf = EventBuf::new(1 << 20);
         buf.parse(line.as_bytes(), &t).unwrap();
         assert_eq!(buf.str(t.get("authclaims.sub").unwrap()), Some("bob"));
+    }
+
+    #[test]
+    fn claims_read_whole_and_inside_are_both_decoded() {
+        let t = table(&["authclaims", "authclaims.sub"]);
+        let mut buf = EventBuf::new(1 << 20);
+        for claims in [r#""{\"sub\":\"bob\"}""#, r#""{\\\"sub\\\":\\\"bob\\\"}""#] {
+            // Multi-byte characters early in the line, where offsets into
+            // the decoded claims would fall inside a character.
+            let line = ISSUED
+                .replace(r#""id":"e1""#, r#""id":"aéééééééééééééééé""#)
+                .replace(r#""{\"sub\":\"alice\",\"subType\":\"user\"}""#, claims);
+            buf.parse(line.as_bytes(), &t).unwrap();
+            assert_eq!(buf.str(t.get("authclaims.sub").unwrap()), Some("bob"));
+            assert!(buf.str(system::AUTHCLAIMS).unwrap().contains("bob"));
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! Besides "no panic", it checks a few invariants that hold for any input:
 //! the JSON scanner accepts exactly the texts serde_json accepts, the parser
+//! does not panic whether or not rules read `authclaims` whole,
 //! and the engine agree on accept/reject, an accepted event fed
 //! a second time is a duplicate, the counters add up, and every finding
 //! serialises to JSON.
@@ -13,6 +14,7 @@ use std::sync::{Arc, LazyLock};
 
 use libfuzzer_sys::fuzz_target;
 use tokenwatch::event::EventBuf;
+use tokenwatch::fields::FieldTable;
 use tokenwatch::json::Scanner;
 use tokenwatch::{Engine, Options, Outcome, RuleSet};
 
@@ -34,7 +36,7 @@ match:
   self_revoke:
     data.revokedBy|fieldref: data.revokedContext.userId
   condition: (grant or admin or subject) and not (corporate and self_revoke)
-output: "{{data.issuedToClientId}} as {{authclaims.sub}} scopes {{data.scopes}} from {{originip}} {{data.revokedContext.userId}}"
+output: "{{data.issuedToClientId}} as {{authclaims.sub}} in {{authclaims}} scopes {{data.scopes}} from {{originip}} {{data.revokedContext.userId}}"
 ---
 id: fuzz-revocation
 title: Tokens of another user revoked
@@ -78,6 +80,13 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(ours.is_ok(), theirs.is_ok(), "{ours:?} vs {theirs:?}");
         }
     }
+
+    // The parser with a table that reads inside `authclaims` but not the
+    // string itself (the claims then stay escaped until walked).
+    let mut inside = FieldTable::default();
+    inside.intern("authclaims.sub");
+    inside.intern("data.scopes");
+    let _ = EventBuf::new(Options::default().max_line_bytes).parse(data, &inside);
 
     // The parser on its own.
     let mut buf = EventBuf::new(options.max_line_bytes);
