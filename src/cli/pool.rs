@@ -1,11 +1,12 @@
 //! Matching on several threads with findings identical to one thread: the
-//! input is cut into batches of lines; workers parse and match them
-//! (stateless, one [`Matcher`] each); the main thread applies the results
-//! batch by batch in input order, so duplicates, windows and output order
-//! are exactly those of a sequential run.
+//! input is cut into batches of lines; workers and the main thread parse and
+//! match them (stateless, one [`Matcher`] each); the main thread applies the
+//! results batch by batch in input order, so duplicates, windows and output
+//! order are exactly those of a sequential run.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::thread::{self, JoinHandle};
 
 use tokenwatch::RuleSet;
@@ -52,32 +53,36 @@ impl Batch {
     }
 }
 
-/// Matches batches inline (one thread) or on worker threads, handing them
-/// back in the order they were submitted.
+/// Where the result of a submitted batch is: with a worker, or already
+/// matched on the calling thread.
+enum Pending {
+    Worker(usize),
+    Done(Batch),
+}
+
+/// Matches batches on the calling thread and `threads - 1` workers, handing
+/// them back in the order they were submitted. The calling thread also reads
+/// and applies; it matches a batch itself whenever every worker's queue is
+/// full, so the work balances itself across the threads.
 pub struct Pool {
-    inline: Option<Matcher>,
+    matcher: Matcher,
     workers: Vec<(SyncSender<Batch>, Receiver<Batch>, JoinHandle<()>)>,
-    sent: usize,
-    received: usize,
+    /// Submitted batches in order, until handed back.
+    order: VecDeque<Pending>,
+    next_worker: usize,
     free: Vec<Batch>,
 }
 
+/// Batches a worker may have queued.
+const QUEUE: usize = 2;
+
 impl Pool {
-    /// A pool of `threads` matchers (1 matches on the calling thread).
+    /// A pool using `threads` threads in all (1: the calling thread alone).
     pub fn new(rules: &Arc<RuleSet>, max_line: usize, threads: usize) -> Pool {
-        if threads <= 1 {
-            return Pool {
-                inline: Some(Matcher::new(Arc::clone(rules), max_line)),
-                workers: Vec::new(),
-                sent: 0,
-                received: 0,
-                free: Vec::new(),
-            };
-        }
-        let workers = (0..threads)
+        let workers = (1..threads)
             .map(|_| {
-                let (to_worker, jobs) = sync_channel::<Batch>(2);
-                let (done, from_worker) = sync_channel::<Batch>(2);
+                let (to_worker, jobs) = sync_channel::<Batch>(QUEUE);
+                let (done, from_worker) = sync_channel::<Batch>(QUEUE);
                 let mut matcher = Matcher::new(Arc::clone(rules), max_line);
                 let handle = thread::spawn(move || {
                     for mut batch in jobs {
@@ -91,10 +96,10 @@ impl Pool {
             })
             .collect();
         Pool {
-            inline: None,
+            matcher: Matcher::new(Arc::clone(rules), max_line),
             workers,
-            sent: 0,
-            received: 0,
+            order: VecDeque::new(),
+            next_worker: 0,
             free: Vec::new(),
         }
     }
@@ -115,40 +120,69 @@ impl Pool {
 
     /// Submits a batch; returns the batches whose results are ready, in
     /// submission order.
-    pub fn submit(&mut self, mut batch: Batch) -> Vec<Batch> {
-        if let Some(matcher) = &mut self.inline {
-            batch.evaluate(matcher);
-            return vec![batch];
+    pub fn submit(&mut self, batch: Batch) -> Vec<Batch> {
+        let mut batch = Some(batch);
+        for _ in 0..self.workers.len() {
+            let index = self.next_worker;
+            self.next_worker = (index + 1) % self.workers.len();
+            match self.workers[index]
+                .0
+                .try_send(batch.take().expect("not sent yet"))
+            {
+                Ok(()) => {
+                    self.order.push_back(Pending::Worker(index));
+                    break;
+                }
+                Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => {
+                    batch = Some(back);
+                }
+            }
         }
-        let n = self.workers.len();
-        let mut ready = Vec::new();
-        if self.sent - self.received >= 2 * n {
-            ready.extend(self.receive());
+        if let Some(mut batch) = batch {
+            batch.evaluate(&mut self.matcher);
+            self.order.push_back(Pending::Done(batch));
         }
-        if self.workers[self.sent % n].0.send(batch).is_err() {
-            return ready;
-        }
-        self.sent += 1;
-        ready
+        self.ready(false)
     }
 
     /// Every batch still being matched, in submission order.
     pub fn drain(&mut self) -> Vec<Batch> {
-        let mut ready = Vec::new();
-        while self.received < self.sent {
-            match self.receive() {
-                Some(batch) => ready.push(batch),
-                None => break,
-            }
-        }
-        ready
+        self.ready(true)
     }
 
-    fn receive(&mut self) -> Option<Batch> {
-        let n = self.workers.len();
-        let batch = self.workers[self.received % n].1.recv().ok()?;
-        self.received += 1;
-        Some(batch)
+    /// The batches at the front of the order whose results are in; with
+    /// `wait`, all of them.
+    fn ready(&mut self, wait: bool) -> Vec<Batch> {
+        let mut ready = Vec::new();
+        // Bound what waits behind a slow batch.
+        let limit = QUEUE * self.workers.len() + 2;
+        while let Some(front) = self.order.pop_front() {
+            let batch = match front {
+                Pending::Done(batch) => batch,
+                Pending::Worker(index) => {
+                    let receiver = &self.workers[index].1;
+                    // Err(true): the worker is gone (it panicked), and so is
+                    // its batch; Err(false): not matched yet.
+                    let received = if wait || self.order.len() >= limit {
+                        receiver.recv().map_err(|_| true)
+                    } else {
+                        receiver
+                            .try_recv()
+                            .map_err(|e| e == TryRecvError::Disconnected)
+                    };
+                    match received {
+                        Ok(batch) => batch,
+                        Err(true) => continue,
+                        Err(false) => {
+                            self.order.push_front(Pending::Worker(index));
+                            break;
+                        }
+                    }
+                }
+            };
+            ready.push(batch);
+        }
+        ready
     }
 }
 

@@ -44,8 +44,9 @@ pub struct RunArgs {
     /// Load window state from FILE at start and save it there at exit.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
-    /// Threads that parse and match events (default: available cores);
-    /// findings are identical, in the same order, for any number.
+    /// Threads in all (default: available cores): the main thread reads,
+    /// applies and matches when the others are busy, the others parse and
+    /// match; findings are identical, in the same order, for any number.
     #[arg(long, value_name = "N", default_value_t = default_threads())]
     threads: usize,
     /// Exit with status 2 when any input line was rejected.
