@@ -18,7 +18,9 @@ use crate::event::EventBuf;
 use crate::event::Rejection;
 use crate::fields::system;
 use crate::finding::{Finding, Window};
-use crate::matching::{Contribution, Evaluated, Item, Matcher, assemble, render_fields, reparse};
+use crate::matching::{
+    Contribution, Evaluated, Item, Matcher, Spares, assemble, render_fields, reparse,
+};
 use crate::reorder::ReorderBuffer;
 use crate::ruleset::{Rule, RuleSet};
 use crate::state::{self, SavedRule, Snapshot};
@@ -137,6 +139,8 @@ pub struct Engine {
     rules: Arc<RuleSet>,
     options: Options,
     matcher: Matcher,
+    /// Buffers of applied contributions, for a matcher to fill again.
+    spares: Spares,
     /// Parses the event of a hit that fired again, to render its finding.
     render_buf: EventBuf,
     dedup: Dedup,
@@ -169,6 +173,7 @@ impl Engine {
         Engine {
             states: vec![RuleState::default(); rules.rules.len()],
             matcher: Matcher::new(Arc::clone(&rules), options.max_line_bytes),
+            spares: Spares::default(),
             rules,
             options,
             render_buf: EventBuf::new(options.max_line_bytes),
@@ -211,6 +216,7 @@ impl Engine {
     /// findings that are due to `out`. A rejected line is counted and its
     /// reason returned.
     pub fn process(&mut self, line: &[u8], out: &mut Vec<Finding>) -> Result<Outcome, Rejection> {
+        self.matcher.reuse(&mut self.spares);
         let evaluated = self.matcher.evaluate(line);
         self.apply_evaluated(evaluated, out)
     }
@@ -238,6 +244,13 @@ impl Engine {
         self.stats.accepted += 1;
         self.schedule(evaluated.time, evaluated.contribution, out);
         Ok(Outcome::Accepted)
+    }
+
+    /// The emptied buffers of applied contributions; hand them to the
+    /// [`Matcher`]s that feed [`Engine::apply_evaluated`] (see
+    /// [`Matcher::reuse`]) so that they need not allocate new ones.
+    pub fn spares(&mut self) -> &mut Spares {
+        &mut self.spares
     }
 
     /// Applies everything still waiting in the reorder buffer (at the end
@@ -375,9 +388,9 @@ impl Engine {
         }
     }
 
-    fn apply(&mut self, time: Timestamp, contribution: Contribution, out: &mut Vec<Finding>) {
-        let Contribution { items, texts } = contribution;
-        for item in items {
+    fn apply(&mut self, time: Timestamp, mut contribution: Contribution, out: &mut Vec<Finding>) {
+        let texts = &contribution.texts;
+        for item in contribution.items.drain(..) {
             match item {
                 Item::Finding(rule, finding) => {
                     self.emit(rule, GroupKey::default(), Some(time), *finding, out);
@@ -424,6 +437,7 @@ impl Engine {
                 }
             }
         }
+        self.spares.keep(contribution);
     }
 
     fn emit(

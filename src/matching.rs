@@ -113,6 +113,14 @@ pub(crate) struct Contribution {
 }
 
 impl Contribution {
+    /// Empties the contribution, keeping its buffers.
+    fn clear(&mut self) {
+        self.items.clear();
+        self.texts.text.clear();
+        self.texts.line_end = 0;
+        self.texts.id_end = 0;
+    }
+
     /// Adds the hit of `rule` for `step`, unless the event lacks a value it
     /// needs (a group-by field, the counted field).
     fn push_hit(&mut self, rules: &RuleSet, rule: usize, step: usize, event: &EventBuf) {
@@ -198,12 +206,54 @@ impl Evaluated {
     }
 }
 
+/// Most spare buffers a [`Spares`] keeps.
+const MAX_SPARES: usize = 256;
+
+/// The emptied buffers of contributions already applied, handed back so
+/// that a [`Matcher`] fills them again instead of allocating for every event
+/// with hits.
+#[derive(Debug, Default)]
+pub struct Spares(Vec<Contribution>);
+
+impl Spares {
+    /// Moves the buffers of `other` here, as many as there is room for (the
+    /// rest are freed).
+    pub fn take_from(&mut self, other: &mut Spares) {
+        let room = MAX_SPARES.saturating_sub(self.0.len());
+        let mut taken = other.0.drain(..);
+        self.0.extend(taken.by_ref().take(room));
+    }
+
+    /// How many buffers wait.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when none waits.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Keeps the buffers of an applied contribution, if there is room.
+    pub(crate) fn keep(&mut self, mut contribution: Contribution) {
+        if self.0.len() < MAX_SPARES && contribution.items.capacity() > 0 {
+            contribution.clear();
+            self.0.push(contribution);
+        }
+    }
+
+    fn take(&mut self) -> Contribution {
+        self.0.pop().unwrap_or_default()
+    }
+}
+
 /// Parses, validates and matches events against a rule set; one per thread.
 #[derive(Debug)]
 pub struct Matcher {
     rules: Arc<RuleSet>,
     buf: EventBuf,
     memo: Vec<Option<bool>>,
+    spares: Spares,
 }
 
 impl Matcher {
@@ -213,7 +263,13 @@ impl Matcher {
             rules,
             buf: EventBuf::new(max_line),
             memo: Vec::new(),
+            spares: Spares::default(),
         }
+    }
+
+    /// Takes spare buffers to fill again (see [`Spares`]).
+    pub fn reuse(&mut self, spares: &mut Spares) {
+        self.spares.take_from(spares);
     }
 
     /// Parses and validates one line and matches it against every rule.
@@ -238,6 +294,9 @@ impl Matcher {
         for (index, rule) in self.rules.rules.iter().enumerate() {
             if !rule.filter.admits(meta.kind, event_type) || !rule.matches(event, &mut self.memo) {
                 continue;
+            }
+            if contribution.items.capacity() == 0 {
+                contribution = self.spares.take();
             }
             let Some(correlation) = &rule.correlation else {
                 contribution.items.push(Item::Finding(

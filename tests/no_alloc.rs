@@ -1,13 +1,15 @@
-//! The stateless path (parse, validate, match) does not allocate per event
-//! once its buffers are warm: counted with a global allocator.
+//! Once its buffers are warm, the stateless path (parse, validate, match)
+//! does not allocate per event, nor does a correlation counting events of
+//! groups it already tracks: counted with a global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use tokenwatch::RuleSet;
 use tokenwatch::matching::Matcher;
 use tokenwatch::simulate::{Config, Simulation};
+use tokenwatch::time::Span;
+use tokenwatch::{Engine, Options, Outcome, RuleSet};
 
 struct Counting;
 
@@ -30,6 +32,9 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+/// The count is process-wide: the tests take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Stateless rules of every matcher kind that stay quiet on normal traffic,
 /// one of them reading inside `authclaims`.
@@ -72,6 +77,7 @@ match:
 
 #[test]
 fn matching_does_not_allocate_once_warm() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let simulation = Simulation::new(Config {
         seed: 3,
         days: 2,
@@ -98,5 +104,63 @@ fn matching_does_not_allocate_once_warm() {
         measured.len(),
         "the rules stay quiet on normal traffic"
     );
+    assert_eq!(allocations, 0, "allocations over {} events", measured.len());
+}
+
+/// An event_count rule that never fires, over four clients of one tenant.
+const COUNTING: &str = r#"
+id: counting
+title: counting
+severity: low
+match:
+  s:
+    data.issuedToClientId|exists: true
+correlation:
+  type: event_count
+  group-by: [tenantid, data.issuedToClientId]
+  timespan: 1m
+  condition: {gte: 1000000}
+"#;
+
+#[test]
+fn counting_on_known_groups_does_not_allocate_once_warm() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lines: Vec<String> = (0..6000)
+        .map(|i| {
+            let minute = i / 60;
+            format!(
+                r#"{{"id":"e{i}","time":"2026-01-01T{:02}:{:02}:{:02}Z","type":"com.qlik.oauth-token.issued","source":"com.qlik/oauth","specversion":"1.0","tenantid":"t1","data":{{"issuedToClientId":"client-{}","grantType":"client_credentials"}}}}"#,
+                minute / 60,
+                minute % 60,
+                i % 60,
+                i % 4
+            )
+        })
+        .collect();
+    let rules = Arc::new(RuleSet::from_yaml("counting.yaml", COUNTING).unwrap());
+    let options = Options {
+        dedup_capacity: 500,
+        lateness: Span(10_000_000),
+        ..Options::default()
+    };
+    let mut engine = Engine::with_options(rules, options);
+    let mut findings = Vec::new();
+    let (warm, measured) = lines.split_at(3000);
+    for line in warm {
+        assert_eq!(
+            engine.process(line.as_bytes(), &mut findings),
+            Ok(Outcome::Accepted)
+        );
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for line in measured {
+        assert_eq!(
+            engine.process(line.as_bytes(), &mut findings),
+            Ok(Outcome::Accepted)
+        );
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert!(findings.is_empty());
+    assert_eq!(engine.stats().accepted, 6000);
     assert_eq!(allocations, 0, "allocations over {} events", measured.len());
 }

@@ -12,7 +12,7 @@ use std::thread::{self, JoinHandle};
 use tokenwatch::RuleSet;
 use tokenwatch::event::Rejection;
 use tokenwatch::lines::Line;
-use tokenwatch::matching::{Evaluated, Matcher};
+use tokenwatch::matching::{Evaluated, Matcher, Spares};
 
 /// Lines per batch: few enough that a batch's lines and what they
 /// contribute stay in the processor's cache until they are applied (1,024
@@ -32,6 +32,8 @@ pub struct Batch {
     pub input: usize,
     /// Per line: `None` for a blank line, else the matching result.
     pub results: Vec<Option<Result<Evaluated, Rejection>>>,
+    /// Buffers of applied events, for the matcher to fill again.
+    pub spares: Spares,
 }
 
 impl Batch {
@@ -44,6 +46,7 @@ impl Batch {
     }
 
     fn evaluate(&mut self, matcher: &mut Matcher) {
+        matcher.reuse(&mut self.spares);
         self.results.clear();
         for line in &self.lines[..self.count] {
             let blank = !line.cut && line.bytes.iter().all(u8::is_ascii_whitespace);

@@ -233,6 +233,7 @@ fn apply(
     }
     sink.out.flush()?;
     sink.progress.inc(bytes);
+    batch.spares.take_from(engine.spares());
     pool.recycle(batch);
     Ok(())
 }
