@@ -123,28 +123,20 @@ impl Pool {
 
     /// Submits a batch; returns the batches whose results are ready, in
     /// submission order.
-    pub fn submit(&mut self, batch: Batch) -> Vec<Batch> {
-        let mut batch = Some(batch);
+    pub fn submit(&mut self, mut batch: Batch) -> Vec<Batch> {
         for _ in 0..self.workers.len() {
             let index = self.next_worker;
             self.next_worker = (index + 1) % self.workers.len();
-            match self.workers[index]
-                .0
-                .try_send(batch.take().expect("not sent yet"))
-            {
+            match self.workers[index].0.try_send(batch) {
                 Ok(()) => {
                     self.order.push_back(Pending::Worker(index));
-                    break;
+                    return self.ready(false);
                 }
-                Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => {
-                    batch = Some(back);
-                }
+                Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => batch = back,
             }
         }
-        if let Some(mut batch) = batch {
-            batch.evaluate(&mut self.matcher);
-            self.order.push_back(Pending::Done(batch));
-        }
+        batch.evaluate(&mut self.matcher);
+        self.order.push_back(Pending::Done(batch));
         self.ready(false)
     }
 
