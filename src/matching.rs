@@ -224,16 +224,6 @@ impl Spares {
         self.0.extend(taken.by_ref().take(room));
     }
 
-    /// How many buffers wait.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// True when none waits.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Keeps the buffers of an applied contribution, if there is room.
     pub(crate) fn keep(&mut self, mut contribution: Contribution) {
         if self.0.len() < MAX_SPARES && contribution.items.capacity() > 0 {
