@@ -293,13 +293,11 @@ impl EventBuf {
             Some(b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
                 Err(Rejection::NotObject)
             }
-            _ => Err(Rejection::Json(
-                walker
-                    .scanner
-                    .value()
-                    .err()
-                    .map_or_else(String::new, |e| e.to_string()),
-            )),
+            // Not the start of a value: the scanner says why.
+            _ => Err(match walker.scanner.value() {
+                Err(e) => Rejection::Json(e.to_string()),
+                Ok(_) => Rejection::NotObject,
+            }),
         }
     }
 
@@ -312,20 +310,15 @@ impl EventBuf {
             return;
         };
         let (start, end) = (text.start as usize, text.end as usize);
-        if self.claims_escaped {
-            // Filed as it stands in the line (see `Walker::text`).
-            let raw = self.line[start..end].trim_start();
-            let twice = raw
-                .strip_prefix('{')
-                .is_some_and(|rest| rest.trim_start().starts_with(r#"\\\""#));
-            if twice && decode_escaped_quotes(raw, &mut self.claims) {
-                self.walk_claims_text(fields, node);
-                return;
-            }
-        }
         let source = if self.claims_escaped {
+            // Filed as it stands in the line (see `Walker::text`); escaped
+            // twice with only quotes, it decodes in one pass.
+            let raw = self.line[start..end].trim_start();
+            if opens_object_with(raw, r#"\\\""#) && decode_escaped_quotes(raw, &mut self.claims) {
+                return self.walk_claims_text(fields, node);
+            }
             let decoded = self.arena.len();
-            decode_into(&self.line[start..end], &mut self.arena);
+            decode_into(raw, &mut self.arena);
             &self.arena[decoded..]
         } else if text.base == Base::Line {
             &self.line[start..end]
@@ -333,10 +326,7 @@ impl EventBuf {
             &self.arena[start..end]
         };
         let trimmed = source.trim_start();
-        let escaped = trimmed
-            .strip_prefix('{')
-            .is_some_and(|rest| rest.trim_start().starts_with("\\\""));
-        if escaped {
+        if opens_object_with(trimmed, r#"\""#) {
             decode_into(trimmed, &mut self.claims);
         } else {
             self.claims.push_str(trimmed);
@@ -559,6 +549,13 @@ impl EventBuf {
             }),
         }
     }
+}
+
+/// True when `text` opens an object whose first key starts with `quote`
+/// (an escaped quote: the object is still escaped).
+fn opens_object_with(text: &str, quote: &str) -> bool {
+    text.strip_prefix('{')
+        .is_some_and(|rest| rest.trim_start().starts_with(quote))
 }
 
 /// Shortens a value for an error message.
