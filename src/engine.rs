@@ -25,7 +25,7 @@ use crate::reorder::ReorderBuffer;
 use crate::ruleset::{Rule, RuleSet};
 use crate::state::{self, SavedRule, Snapshot};
 use crate::time::{Span, Timestamp};
-use crate::window::{Fire, GroupKey, Hit, RuleState};
+use crate::window::{Fire, GroupKey, GroupRef, Hit, RuleState};
 
 /// How many recent suppressions are kept per rule and group, so that a late
 /// finding is judged against the suppression that covered its time.
@@ -399,6 +399,7 @@ impl Engine {
                     rule,
                     step,
                     key,
+                    fingerprint,
                     payload,
                 } => {
                     let definition = &self.rules.rules[rule];
@@ -409,13 +410,16 @@ impl Engine {
                         .max_groups
                         .unwrap_or(self.options.max_groups)
                         .max(1);
-                    let key = texts.get(&key);
+                    let key = GroupRef {
+                        packed: texts.get(&key),
+                        fingerprint,
+                    };
                     let hit = texts.hit(time, step, &payload);
                     let Some(fire) = self.states[rule].hit(correlation, max_groups, key, &hit)
                     else {
                         continue;
                     };
-                    let key = GroupKey::from_packed(key);
+                    let key = GroupKey::from_packed(key.packed);
                     let (tenant, rendered) =
                         match reparse(&mut self.render_buf, &self.rules, texts.line()) {
                             Some(event) => (

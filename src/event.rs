@@ -406,6 +406,18 @@ impl EventBuf {
         &self.line
     }
 
+    /// Hands the line over in exchange for `other` (emptied), instead of
+    /// copying it; the buffer is empty afterwards, as if no event had been
+    /// parsed.
+    pub fn swap_line(&mut self, other: &mut String) {
+        other.clear();
+        std::mem::swap(&mut self.line, other);
+        self.values.clear();
+        self.slots.clear();
+        self.arena.clear();
+        self.claims.clear();
+    }
+
     fn resolve(&self, raw: Raw) -> Value<'_> {
         match raw {
             Raw::Str(text) => {

@@ -18,7 +18,7 @@ use crate::packed::Packer;
 use crate::rule::template::Part;
 use crate::ruleset::{Rule, RuleSet};
 use crate::time::Timestamp;
-use crate::window::{Hit, Payload};
+use crate::window::{Fingerprint, Hit, Payload};
 
 /// What an event contributes to one rule, waiting for its turn.
 #[derive(Debug)]
@@ -30,6 +30,8 @@ pub(crate) enum Item {
         step: usize,
         /// The packed group key.
         key: Range<usize>,
+        /// Its fingerprint.
+        fingerprint: Fingerprint,
         payload: PayloadAt,
     },
 }
@@ -46,20 +48,21 @@ pub(crate) enum PayloadAt {
     },
 }
 
-/// The texts the hits of one event refer to, in one string: the event
-/// line (the finding of the hit that fires is rendered from it, and most
-/// hits never fire), its id, then keys and payloads.
+/// The texts the hits of one event refer to: the event line (the finding
+/// of the hit that fires is rendered from it, and most hits never fire),
+/// handed over by the parser rather than copied, and in one string its id,
+/// then keys and payloads.
 #[derive(Debug, Default)]
 pub(crate) struct HitTexts {
+    line: String,
     text: String,
-    line_end: usize,
     id_end: usize,
 }
 
 impl HitTexts {
     /// The event line.
     pub(crate) fn line(&self) -> &str {
-        &self.text[..self.line_end]
+        &self.line
     }
 
     /// A text of a hit.
@@ -71,7 +74,7 @@ impl HitTexts {
     pub(crate) fn hit(&self, time: Timestamp, step: usize, payload: &PayloadAt) -> Hit<'_> {
         Hit {
             time,
-            id: &self.text[self.line_end..self.id_end],
+            id: &self.text[..self.id_end],
             step,
             payload: match payload {
                 PayloadAt::None => Payload::None,
@@ -89,17 +92,12 @@ impl HitTexts {
         }
     }
 
-    /// Keeps the event's line and id, once (an accepted line is never
+    /// Keeps the event's id, once (an accepted event's id is never
     /// empty).
-    fn keep_event(&mut self, event: &EventBuf) {
+    fn keep_id(&mut self, event: &EventBuf) {
         if self.text.is_empty() {
-            let (line, id) = (event.line(), event.str(system::ID).unwrap_or_default());
-            // Room for the keys and payloads of several hits too, so that
-            // the line is copied once.
-            self.text.reserve(line.len() + id.len() + 1024);
-            self.text.push_str(line);
-            self.line_end = self.text.len();
-            self.text.push_str(id);
+            self.text
+                .push_str(event.str(system::ID).unwrap_or_default());
             self.id_end = self.text.len();
         }
     }
@@ -116,8 +114,8 @@ impl Contribution {
     /// Empties the contribution, keeping its buffers.
     fn clear(&mut self) {
         self.items.clear();
+        self.texts.line.clear();
         self.texts.text.clear();
-        self.texts.line_end = 0;
         self.texts.id_end = 0;
     }
 
@@ -131,16 +129,21 @@ impl Contribution {
             self.items.reserve(8);
         }
         let known_key = self.key_of_same_fields(rules, correlation, step);
-        self.texts.keep_event(event);
+        self.texts.keep_id(event);
         let text = &mut self.texts.text;
         let mark = text.len();
-        let key = known_key.or_else(|| group_key(text, correlation, event, step));
-        let hit = key.and_then(|key| {
+        let key = known_key.or_else(|| {
+            let key = group_key(text, correlation, event, step)?;
+            let fingerprint = Fingerprint::of(&text[key.clone()]);
+            Some((key, fingerprint))
+        });
+        let hit = key.and_then(|(key, fingerprint)| {
             let payload = payload(text, correlation, event)?;
             Some(Item::Hit {
                 rule,
                 step,
                 key,
+                fingerprint,
                 payload,
             })
         });
@@ -157,15 +160,19 @@ impl Contribution {
         rules: &RuleSet,
         correlation: &Correlation,
         step: usize,
-    ) -> Option<Range<usize>> {
+    ) -> Option<(Range<usize>, Fingerprint)> {
         self.items.iter().find_map(|item| match item {
             Item::Hit {
-                rule, step: s, key, ..
+                rule,
+                step: s,
+                key,
+                fingerprint,
+                ..
             } => {
                 let earlier = rules.rules[*rule].correlation.as_ref()?;
                 key_fields(earlier, *s)
                     .eq(key_fields(correlation, step))
-                    .then(|| key.clone())
+                    .then(|| (key.clone(), *fingerprint))
             }
             Item::Finding(..) => None,
         })
@@ -318,6 +325,11 @@ impl Matcher {
                     contribution.push_hit(&self.rules, index, step, event);
                 }
             }
+        }
+        if !contribution.texts.text.is_empty() {
+            // Some hit was kept: it takes the line along, the parser gets
+            // the spare buffer.
+            self.buf.swap_line(&mut contribution.texts.line);
         }
         contribution
     }

@@ -44,6 +44,66 @@ impl Borrow<str> for GroupKey {
     }
 }
 
+/// A keyed 128-bit hash of a packed group key, by which groups are found:
+/// a lookup compares fingerprints in the group table and never reads the
+/// key text, which lives elsewhere in memory. The key (two SipHash-1-3
+/// keys) is drawn at random for each process, so nobody can pick values
+/// whose groups collide; fingerprints are never saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(u128);
+
+impl Fingerprint {
+    /// The fingerprint of a packed key.
+    pub fn of(packed: &str) -> Fingerprint {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::OnceLock;
+        static KEYS: OnceLock<(u64, u64)> = OnceLock::new();
+        let &(k0, k1) = KEYS.get_or_init(|| {
+            let random = std::collections::hash_map::RandomState::new();
+            (random.hash_one(0u8), random.hash_one(1u8))
+        });
+        let mut hasher = siphasher::sip128::SipHasher13::new_with_keys(k0, k1);
+        hasher.write(packed.as_bytes());
+        Fingerprint(siphasher::sip128::Hasher128::finish128(&hasher).as_u128())
+    }
+}
+
+/// Hashes a [`Fingerprint`] by taking its low bits: it is already a hash.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FingerprintHasher(u64);
+
+impl std::hash::Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.0 = value as u64;
+    }
+}
+
+/// The groups of a rule by fingerprint, each with its key.
+pub type GroupTable = std::collections::HashMap<
+    Fingerprint,
+    (GroupKey, Group),
+    std::hash::BuildHasherDefault<FingerprintHasher>,
+>;
+
+/// How a hit names its group: the packed key and its fingerprint.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupRef<'a> {
+    /// The packed group-by values.
+    pub packed: &'a str,
+    /// [`Fingerprint::of`] the packed values.
+    pub fingerprint: Fingerprint,
+}
+
 /// Saved as the list of values.
 impl Serialize for GroupKey {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -600,7 +660,7 @@ fn round(x: f64) -> f64 {
 pub struct RuleState {
     /// Tracked groups.
     #[serde(with = "group_list")]
-    pub groups: HashMap<GroupKey, Group>,
+    pub groups: GroupTable,
     /// Groups dropped to stay within `max_groups`.
     pub evicted_groups: u64,
     /// Remembered values dropped to stay within the per-group cap.
@@ -611,18 +671,17 @@ pub struct RuleState {
 }
 
 impl RuleState {
-    /// Feeds a hit to its group (by its packed key, see
-    /// [`GroupKey`]), creating the group if needed; returns what to report
-    /// if the rule fires.
+    /// Feeds a hit to its group, creating the group if needed; returns
+    /// what to report if the rule fires.
     pub fn hit(
         &mut self,
         correlation: &Correlation,
         max_groups: usize,
-        key: &str,
+        key: GroupRef<'_>,
         hit: &Hit,
     ) -> Option<Fire> {
-        let group = match self.groups.get_mut(key) {
-            Some(group) => {
+        let group = match self.groups.get_mut(&key.fingerprint) {
+            Some((_, group)) => {
                 // A group idle for longer than its retention is one the
                 // sweep may already have dropped: it starts over as a new
                 // group either way, so findings do not depend on when
@@ -644,12 +703,15 @@ impl RuleState {
                 {
                     self.sweep(correlation, max_groups, hit.time);
                 }
-                self.groups
-                    .entry(GroupKey::from_packed(key))
-                    .or_insert_with(|| Group {
-                        last: hit.time,
-                        state: GroupState::new(correlation, hit.time),
-                    })
+                let group = Group {
+                    last: hit.time,
+                    state: GroupState::new(correlation, hit.time),
+                };
+                &mut self
+                    .groups
+                    .entry(key.fingerprint)
+                    .or_insert((GroupKey::from_packed(key.packed), group))
+                    .1
             }
         };
         let (fire, forgotten) = update(correlation, group, hit);
@@ -661,19 +723,22 @@ impl RuleState {
     /// drops the least recently active tenth, and counts them.
     fn sweep(&mut self, correlation: &Correlation, max_groups: usize, now: Timestamp) {
         let expired_before = now.minus(correlation.retention());
-        self.groups.retain(|_, g| g.last >= expired_before);
+        self.groups.retain(|_, (_, g)| g.last >= expired_before);
         if self.groups.len() >= max_groups {
             let target = max_groups - max_groups.div_ceil(10);
-            let mut by_age: Vec<(Timestamp, &GroupKey)> =
-                self.groups.iter().map(|(k, g)| (g.last, k)).collect();
-            by_age.sort_unstable();
-            let doomed: Vec<GroupKey> = by_age[..self.groups.len() - target]
+            let mut by_age: Vec<(Timestamp, &GroupKey, Fingerprint)> = self
+                .groups
                 .iter()
-                .map(|(_, k)| (*k).clone())
+                .map(|(f, (k, g))| (g.last, k, *f))
+                .collect();
+            by_age.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            let doomed: Vec<Fingerprint> = by_age[..self.groups.len() - target]
+                .iter()
+                .map(|&(_, _, f)| f)
                 .collect();
             let before = self.groups.len();
-            for key in &doomed {
-                self.groups.remove(key);
+            for fingerprint in &doomed {
+                self.groups.remove(fingerprint);
             }
             self.evicted_groups += (before - self.groups.len()) as u64;
         }
@@ -684,25 +749,22 @@ impl RuleState {
 /// Serialises the group map as a list of (key, group) pairs, since JSON
 /// object keys must be strings.
 mod group_list {
-    use foldhash::HashMap;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use super::{Group, GroupKey};
+    use super::{Fingerprint, Group, GroupKey, GroupTable};
 
-    pub fn serialize<S: Serializer>(
-        groups: &HashMap<GroupKey, Group>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&GroupKey, &Group)> = groups.iter().collect();
-        entries.sort_by(|a, b| a.0.cmp(b.0));
+    pub fn serialize<S: Serializer>(groups: &GroupTable, s: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<&(GroupKey, Group)> = groups.values().collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         entries.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<HashMap<GroupKey, Group>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<GroupTable, D::Error> {
         let entries: Vec<(GroupKey, Group)> = Vec::deserialize(d)?;
-        Ok(entries.into_iter().collect())
+        Ok(entries
+            .into_iter()
+            .map(|(key, group)| (Fingerprint::of(&key.0), (key, group)))
+            .collect())
     }
 }
 
@@ -724,6 +786,17 @@ mod tests {
 
     /// The packed key of the one group of these tests.
     const KEY: &str = "g";
+
+    fn key() -> GroupRef<'static> {
+        GroupRef {
+            packed: KEY,
+            fingerprint: Fingerprint::of(KEY),
+        }
+    }
+
+    fn group(state: &RuleState) -> &Group {
+        &state.groups[&Fingerprint::of(KEY)].1
+    }
 
     fn values_hit<'a>(minute: i64, id: &'a str, packed_values: &'a str) -> Hit<'a> {
         Hit {
@@ -776,13 +849,13 @@ mod tests {
             state.hit(
                 &c,
                 100,
-                KEY,
+                key(),
                 &values_hit(minute, &format!("e{i}"), &packed::pack([value.as_str()])),
             );
             seen.retain(|(_, v)| *v != value);
             seen.push((minute, value));
             seen.retain(|(m, _)| *m >= minute - 10);
-            let GroupState::Values(window) = &state.groups[KEY].state else {
+            let GroupState::Values(window) = &group(&state).state else {
                 panic!("a value_count group");
             };
             assert_eq!(window.len(), seen.len(), "after hit {i}");
@@ -825,7 +898,7 @@ mod tests {
         for i in 0..30_000i64 {
             let (id, value) = (format!("e{i}"), format!("u{i}"));
             let hit = values_hit(i / 100, &id, &value);
-            if let Some(fire) = state.hit(&c, 10, KEY, &hit) {
+            if let Some(fire) = state.hit(&c, 10, key(), &hit) {
                 fired = Some((i, fire));
             }
         }
@@ -846,11 +919,11 @@ mod tests {
             payload: Payload::None,
         };
         let mut state = RuleState::default();
-        assert!(state.hit(&c, 10, KEY, &step(0, 1)).is_none());
+        assert!(state.hit(&c, 10, key(), &step(0, 1)).is_none());
         assert!(state.groups.is_empty());
-        assert!(state.hit(&c, 10, KEY, &step(1, 0)).is_none());
+        assert!(state.hit(&c, 10, key(), &step(1, 0)).is_none());
         assert_eq!(state.groups.len(), 1);
-        assert!(state.hit(&c, 10, KEY, &step(2, 1)).is_some());
+        assert!(state.hit(&c, 10, key(), &step(2, 1)).is_some());
     }
 
     #[test]
@@ -868,20 +941,24 @@ mod tests {
         );
         // Idle for exactly the retention: still the same group, learned.
         let mut kept = RuleState::default();
-        assert!(kept.hit(&c, 10, KEY, &new_value_hit(0, "a")).is_none());
-        assert!(kept.hit(&c, 10, KEY, &new_value_hit(1440, "b")).is_some());
+        assert!(kept.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
+        assert!(kept.hit(&c, 10, key(), &new_value_hit(1440, "b")).is_some());
         // Idle for longer: a new group, learning again, whether or not a
         // sweep dropped it in between.
         let mut idle = RuleState::default();
-        assert!(idle.hit(&c, 10, KEY, &new_value_hit(0, "a")).is_none());
-        assert!(idle.hit(&c, 10, KEY, &new_value_hit(1441, "b")).is_none());
-        assert!(idle.hit(&c, 10, KEY, &new_value_hit(1500, "c")).is_none());
-        assert!(idle.hit(&c, 10, KEY, &new_value_hit(1501, "d")).is_some());
+        assert!(idle.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
+        assert!(idle.hit(&c, 10, key(), &new_value_hit(1441, "b")).is_none());
+        assert!(idle.hit(&c, 10, key(), &new_value_hit(1500, "c")).is_none());
+        assert!(idle.hit(&c, 10, key(), &new_value_hit(1501, "d")).is_some());
         let mut swept = RuleState::default();
-        assert!(swept.hit(&c, 10, KEY, &new_value_hit(0, "a")).is_none());
+        assert!(swept.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
         swept.sweep(&c, 10, Timestamp(1441 * MINUTE));
         assert!(swept.groups.is_empty());
-        assert!(swept.hit(&c, 10, KEY, &new_value_hit(1441, "b")).is_none());
+        assert!(
+            swept
+                .hit(&c, 10, key(), &new_value_hit(1441, "b"))
+                .is_none()
+        );
         assert_eq!(
             swept.groups,
             idle_after(&c, &[(0, "a"), (1441, "b")]).groups
@@ -906,21 +983,21 @@ mod tests {
         };
         let burst = |state: &mut RuleState, start: i64| {
             (0..5)
-                .filter_map(|k| state.hit(&c, 10, KEY, &spike_hit(start + k)))
+                .filter_map(|k| state.hit(&c, 10, key(), &spike_hit(start + k)))
                 .count()
         };
         let mut kept = RuleState::default();
-        kept.hit(&c, 10, KEY, &spike_hit(59));
+        kept.hit(&c, 10, key(), &spike_hit(59));
         assert_eq!(burst(&mut kept, 295), 1, "idle 4h: the baseline is zeros");
         let mut idle = RuleState::default();
-        idle.hit(&c, 10, KEY, &spike_hit(59));
+        idle.hit(&c, 10, key(), &spike_hit(59));
         assert_eq!(burst(&mut idle, 300), 0, "idle over 4h: a first bucket");
     }
 
     fn idle_after(c: &Correlation, hits: &[(i64, &str)]) -> RuleState {
         let mut state = RuleState::default();
         for (minute, value) in hits {
-            state.hit(c, 10, KEY, &new_value_hit(*minute, value));
+            state.hit(c, 10, key(), &new_value_hit(*minute, value));
         }
         state
     }
