@@ -225,18 +225,60 @@ impl EventBuf {
 
     /// Parses and validates `line`, replacing the previous event.
     pub fn parse(&mut self, line: &[u8], fields: &FieldTable) -> Result<Meta, Rejection> {
+        self.start(line.len())?;
+        let text = std::str::from_utf8(line).map_err(|_| Rejection::NotUtf8)?;
+        self.line.push_str(text);
+        self.parse_line(fields)
+    }
+
+    /// Like [`EventBuf::parse`], but takes the line's buffer instead of
+    /// copying the line, leaving `line` empty until
+    /// [`EventBuf::give_back`].
+    pub fn parse_owned(
+        &mut self,
+        line: &mut Vec<u8>,
+        fields: &FieldTable,
+    ) -> Result<Meta, Rejection> {
+        self.start(line.len())?;
+        match String::from_utf8(std::mem::take(line)) {
+            Ok(text) => *line = std::mem::replace(&mut self.line, text).into_bytes(),
+            Err(not_utf8) => {
+                *line = not_utf8.into_bytes();
+                return Err(Rejection::NotUtf8);
+            }
+        }
+        self.parse_line(fields)
+    }
+
+    /// Hands the line taken by [`EventBuf::parse_owned`] back, or an
+    /// empty buffer if it went on with [`EventBuf::swap_line`]. A line that
+    /// was not taken (too long, not UTF-8) is not empty and stays.
+    pub fn give_back(&mut self, line: &mut Vec<u8>) {
+        if line.is_empty() {
+            let text = std::mem::take(&mut self.line);
+            let mut spare = std::mem::replace(line, text.into_bytes());
+            spare.clear();
+            self.line = String::from_utf8(spare).unwrap_or_default();
+        }
+    }
+
+    /// Forgets the previous event; refuses a line longer than the limit.
+    fn start(&mut self, len: usize) -> Result<(), Rejection> {
         self.values.clear();
         self.arena.clear();
         self.claims.clear();
         self.line.clear();
         self.claims_escaped = false;
-        if line.len() > self.max_line {
+        if len > self.max_line {
             return Err(Rejection::TooLong {
                 limit: self.max_line,
             });
         }
-        let text = std::str::from_utf8(line).map_err(|_| Rejection::NotUtf8)?;
-        self.line.push_str(text);
+        Ok(())
+    }
+
+    /// Parses and validates the line in `self.line`.
+    fn parse_line(&mut self, fields: &FieldTable) -> Result<Meta, Rejection> {
         self.walk_line(fields)?;
         self.index(fields.len());
         let meta = self.validate()?;

@@ -272,15 +272,31 @@ impl Matcher {
     /// Parses and validates one line and matches it against every rule.
     pub fn evaluate(&mut self, line: &[u8]) -> Result<Evaluated, Rejection> {
         let meta = self.buf.parse(line, &self.rules.fields)?;
+        Ok(self.evaluated(meta))
+    }
+
+    /// Like [`Matcher::evaluate`], but without copying the line: an
+    /// accepted line with hits for correlations goes on with them, and
+    /// `line` is then left an empty buffer; any other line stays.
+    pub fn evaluate_owned(&mut self, line: &mut Vec<u8>) -> Result<Evaluated, Rejection> {
+        let result = self
+            .buf
+            .parse_owned(line, &self.rules.fields)
+            .map(|meta| self.evaluated(meta));
+        self.buf.give_back(line);
+        result
+    }
+
+    fn evaluated(&mut self, meta: Meta) -> Evaluated {
         let identity = identity(
             self.buf.str(system::SOURCE).unwrap_or_default(),
             self.buf.str(system::ID).unwrap_or_default(),
         );
-        Ok(Evaluated {
+        Evaluated {
             identity,
             time: meta.time,
             contribution: self.contribution(meta),
-        })
+        }
     }
 
     /// Matches the parsed event against every rule.
@@ -575,5 +591,47 @@ mod tests {
                 format!("{}/{}", network.network(), network.prefix())
             );
         }
+    }
+
+    #[test]
+    fn an_owned_line_moves_on_with_hits_and_stays_otherwise() {
+        let rules = RuleSet::from_yaml(
+            "rules.yaml",
+            "id: burst\ntitle: burst\nseverity: low\nmatch:\n  s:\n    data.grantType: burst\n\
+             correlation:\n  type: event_count\n  group-by: [tenantid]\n  timespan: 1m\n\
+             \x20 condition: {gte: 3}\n",
+        )
+        .unwrap();
+        let mut matcher = Matcher::new(Arc::new(rules), 400);
+        let event = |grant: &str| {
+            format!(
+                r#"{{"id":"e","time":"2026-03-02T00:00:00Z","type":"com.qlik.oauth-token.issued","source":"s","specversion":"1.0","tenantid":"t","data":{{"grantType":"{grant}"}}}}"#
+            )
+        };
+        let hit = event("burst");
+        let mut line = hit.clone().into_bytes();
+        let evaluated = matcher.evaluate_owned(&mut line).unwrap();
+        assert!(line.is_empty(), "the line went on with the hit");
+        assert_eq!(evaluated.contribution.texts.line(), hit);
+
+        let quiet = event("other");
+        let mut line = quiet.clone().into_bytes();
+        assert!(matcher.evaluate_owned(&mut line).unwrap().is_empty());
+        assert_eq!(line, quiet.as_bytes());
+
+        for rejected in [
+            br#"{"id":"e","type":"com.qlik.oauth-token.issued"}"#.to_vec(),
+            b"{\"id\":\"\xff\"}".to_vec(),
+            b"{\x00}".to_vec(),
+            event(&"x".repeat(400)).into_bytes(),
+        ] {
+            let mut line = rejected.clone();
+            assert!(matcher.evaluate_owned(&mut line).is_err());
+            assert_eq!(line, rejected);
+        }
+        // The parser still works after handing lines around.
+        let mut line = hit.clone().into_bytes();
+        let evaluated = matcher.evaluate_owned(&mut line).unwrap();
+        assert_eq!(evaluated.contribution.texts.line(), hit);
     }
 }

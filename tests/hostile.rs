@@ -636,6 +636,11 @@ fn lines_over_max_line_bytes_are_kept_verbatim_in_errors() {
     input.push(long_binary, Expect::Rejected(""));
     input.push(b"{\"id\":\"\xff\"}".to_vec(), Expect::Rejected(""));
     input.push(b"{\x00}".to_vec(), Expect::Rejected(""));
+    // Well-formed, but not an event: rejected after being read in full.
+    input.push(
+        br#"{"id":"x","type":"com.qlik.oauth-token.issued"}"#.to_vec(),
+        Expect::Rejected(""),
+    );
     input.push(issued("after"), Expect::Accepted(1));
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -664,7 +669,7 @@ fn lines_over_max_line_bytes_are_kept_verbatim_in_errors() {
         want.extend_from_slice(&input.lines[*number as usize - 1].0);
         want.push(b'\n');
     }
-    assert_eq!(reasons.len(), 4);
+    assert_eq!(reasons.len(), 5);
     assert!(
         kept == want,
         "errors file differs:\n{}",

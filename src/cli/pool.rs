@@ -22,7 +22,9 @@ pub const BATCH: usize = 128;
 /// A batch of input lines and, once matched, their results.
 #[derive(Default)]
 pub struct Batch {
-    /// The lines; only the first `count` are in use.
+    /// The lines; only the first `count` are in use. Once matched, the
+    /// bytes of an accepted line with correlation hits have moved on with
+    /// the hits (see [`Matcher::evaluate_owned`]); rejected lines stay.
     pub lines: Vec<Line>,
     /// How many lines the batch holds.
     pub count: usize,
@@ -48,10 +50,10 @@ impl Batch {
     fn evaluate(&mut self, matcher: &mut Matcher) {
         matcher.reuse(&mut self.spares);
         self.results.clear();
-        for line in &self.lines[..self.count] {
+        for line in &mut self.lines[..self.count] {
             let blank = !line.cut && line.bytes.iter().all(u8::is_ascii_whitespace);
             self.results
-                .push((!blank).then(|| matcher.evaluate(&line.bytes)));
+                .push((!blank).then(|| matcher.evaluate_owned(&mut line.bytes)));
         }
     }
 }
