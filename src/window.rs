@@ -44,27 +44,22 @@ impl Borrow<str> for GroupKey {
     }
 }
 
-/// A keyed 128-bit hash of a packed group key, by which groups are found:
-/// a lookup compares fingerprints in the group table and never reads the
-/// key text, which lives elsewhere in memory. The key (two SipHash-1-3
-/// keys) is drawn at random for each process, so nobody can pick values
-/// whose groups collide; fingerprints are never saved.
+/// A 128-bit hash of a packed group key, by which groups are found: a
+/// lookup compares fingerprints in the group table and never reads the key
+/// text, which lives elsewhere in memory. It is two 64-bit hashes with
+/// seeds drawn at random for each process, so values cannot be picked to
+/// make groups collide; fingerprints are never saved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint(u128);
 
 impl Fingerprint {
     /// The fingerprint of a packed key.
     pub fn of(packed: &str) -> Fingerprint {
-        use std::hash::{BuildHasher, Hasher};
+        use std::hash::BuildHasher;
         use std::sync::OnceLock;
-        static KEYS: OnceLock<(u64, u64)> = OnceLock::new();
-        let &(k0, k1) = KEYS.get_or_init(|| {
-            let random = std::collections::hash_map::RandomState::new();
-            (random.hash_one(0u8), random.hash_one(1u8))
-        });
-        let mut hasher = siphasher::sip128::SipHasher13::new_with_keys(k0, k1);
-        hasher.write(packed.as_bytes());
-        Fingerprint(siphasher::sip128::Hasher128::finish128(&hasher).as_u128())
+        static SEEDED: OnceLock<[foldhash::quality::RandomState; 2]> = OnceLock::new();
+        let [high, low] = SEEDED.get_or_init(Default::default);
+        Fingerprint(u128::from(high.hash_one(packed)) << 64 | u128::from(low.hash_one(packed)))
     }
 }
 
