@@ -54,7 +54,7 @@ pub enum Bound {
 /// numbers by value.
 #[derive(Debug, Clone, Default)]
 pub struct EqSet {
-    texts: foldhash::HashSet<Box<str>>,
+    texts: TextSet,
     ints: Vec<i64>,
     floats: Vec<f64>,
     bools: [bool; 2],
@@ -91,6 +91,47 @@ impl EqSet {
             Value::Null | Value::Object | Value::Array => return false,
         };
         by_value || with_text(value, |text| self.texts.contains(text))
+    }
+}
+
+/// Texts compared for equality: a few are scanned (most values already
+/// differ in length), more are hashed.
+#[derive(Debug, Clone)]
+enum TextSet {
+    Few(Vec<Box<str>>),
+    Many(foldhash::HashSet<Box<str>>),
+}
+
+/// Most texts a [`TextSet`] scans.
+const SCAN_UP_TO: usize = 8;
+
+impl Default for TextSet {
+    fn default() -> TextSet {
+        TextSet::Few(Vec::new())
+    }
+}
+
+impl TextSet {
+    fn insert(&mut self, text: Box<str>) {
+        match self {
+            TextSet::Few(texts) if texts.contains(&text) => {}
+            TextSet::Few(texts) if texts.len() < SCAN_UP_TO => texts.push(text),
+            TextSet::Few(texts) => {
+                let mut hashed: foldhash::HashSet<Box<str>> = texts.drain(..).collect();
+                hashed.insert(text);
+                *self = TextSet::Many(hashed);
+            }
+            TextSet::Many(texts) => {
+                texts.insert(text);
+            }
+        }
+    }
+
+    fn contains(&self, text: &str) -> bool {
+        match self {
+            TextSet::Few(texts) => texts.iter().any(|t| **t == *text),
+            TextSet::Many(texts) => texts.contains(text),
+        }
     }
 }
 
@@ -342,6 +383,25 @@ mod tests {
         let mut quoted = EqSet::default();
         quoted.insert_text("true");
         assert!(Pattern::Eq(quoted).matches(Value::Bool(true)));
+    }
+
+    #[test]
+    fn text_sets_answer_alike_scanned_or_hashed() {
+        for size in [0, 1, SCAN_UP_TO - 1, SCAN_UP_TO, SCAN_UP_TO + 1, 50] {
+            let mut set = TextSet::default();
+            for i in 0..size {
+                // Each text twice, and texts of equal length.
+                set.insert(format!("v{i:03}").into());
+                set.insert(format!("v{i:03}").into());
+            }
+            assert_eq!(matches!(set, TextSet::Many(_)), size > SCAN_UP_TO);
+            for i in 0..size {
+                assert!(set.contains(&format!("v{i:03}")), "{size}: v{i:03}");
+            }
+            for absent in ["", "v", &format!("v{size:03}"), "v0000"] {
+                assert!(!set.contains(absent), "{size}: {absent}");
+            }
+        }
     }
 
     #[test]
