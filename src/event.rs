@@ -280,32 +280,29 @@ impl EventBuf {
     /// Parses and validates the line in `self.line`.
     fn parse_line(&mut self, fields: &FieldTable) -> Result<Meta, Rejection> {
         self.walk_line(fields)?;
-        self.index(fields.len());
-        let meta = self.validate()?;
-        let claims = fields.claims_node();
-        if let Some(node) = claims {
+        if let Some(node) = fields.claims_node() {
             self.walk_claims(fields, node);
         }
-        let derived = self.derive_time_fields(fields, meta.time);
-        if claims.is_some() || derived {
-            self.index(fields.len());
-        }
+        self.index(fields.len());
+        let meta = self.validate()?;
+        self.derive_time_fields(fields, meta.time);
         Ok(meta)
     }
 
-    /// Files `@hour` and `@weekday` when rules read them; true if any was.
-    fn derive_time_fields(&mut self, fields: &FieldTable, time: Option<Timestamp>) -> bool {
+    /// Files `@hour` and `@weekday` when rules read them, after the values
+    /// were grouped: each is the only value of its field.
+    fn derive_time_fields(&mut self, fields: &FieldTable, time: Option<Timestamp>) {
         use chrono::{Datelike, Timelike};
         const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
         let (hour, weekday) = fields.time_fields();
         if hour.is_none() && weekday.is_none() {
-            return false;
+            return;
         }
         let Some(time) = time.and_then(|t| chrono::DateTime::from_timestamp_micros(t.0)) else {
-            return false;
+            return;
         };
         if let Some(field) = hour {
-            self.values.push((field, Raw::Int(i64::from(time.hour()))));
+            self.file_last(field, Raw::Int(i64::from(time.hour())));
         }
         if let Some(field) = weekday {
             let start = self.arena.len() as u32;
@@ -316,9 +313,15 @@ impl EventBuf {
                 start,
                 end: self.arena.len() as u32,
             };
-            self.values.push((field, Raw::Str(text)));
+            self.file_last(field, Raw::Str(text));
         }
-        true
+    }
+
+    /// Files `raw` as the only value of `field`, after the grouping.
+    fn file_last(&mut self, field: FieldId, raw: Raw) {
+        let at = self.values.len() as u32;
+        self.values.push((field, raw));
+        self.slots[field.index()] = (at, at + 1);
     }
 
     fn walk_line(&mut self, fields: &FieldTable) -> Result<(), Rejection> {
@@ -347,8 +350,8 @@ impl EventBuf {
     /// into a string (sometimes escaped twice). A string that is not such an
     /// object files nothing.
     fn walk_claims(&mut self, fields: &FieldTable, node: u32) {
-        let (start, end) = self.slots[system::AUTHCLAIMS.index()];
-        let Some(&(_, Raw::Str(text))) = self.values[start as usize..end as usize].first() else {
+        let claims = self.values.iter().find(|(f, _)| *f == system::AUTHCLAIMS);
+        let Some(&(_, Raw::Str(text))) = claims else {
             return;
         };
         let (start, end) = (text.start as usize, text.end as usize);
