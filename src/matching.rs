@@ -92,8 +92,8 @@ impl HitTexts {
         }
     }
 
-    /// Keeps the event's id, once (an accepted event's id is never
-    /// empty).
+    /// Keeps the event's id, first of the texts (an empty id is kept as
+    /// often as asked: it adds nothing).
     fn keep_id(&mut self, event: &EventBuf) {
         if self.text.is_empty() {
             self.text
@@ -342,9 +342,12 @@ impl Matcher {
                 }
             }
         }
-        if !contribution.texts.text.is_empty() {
-            // Some hit was kept: it takes the line along, the parser gets
-            // the spare buffer.
+        if contribution
+            .items
+            .iter()
+            .any(|i| matches!(i, Item::Hit { .. }))
+        {
+            // The hits take the line along; the parser gets the spare buffer.
             self.buf.swap_line(&mut contribution.texts.line);
         }
         contribution
@@ -629,9 +632,16 @@ mod tests {
             assert!(matcher.evaluate_owned(&mut line).is_err());
             assert_eq!(line, rejected);
         }
-        // The parser still works after handing lines around.
-        let mut line = hit.clone().into_bytes();
-        let evaluated = matcher.evaluate_owned(&mut line).unwrap();
-        assert_eq!(evaluated.contribution.texts.line(), hit);
+        // The parser still works after handing lines around, and a hit
+        // whose id and key are empty takes its line along too.
+        let blank = hit
+            .replace(r#""id":"e""#, r#""id":"""#)
+            .replace(r#""tenantid":"t""#, r#""tenantid":"""#);
+        for line in [hit, blank] {
+            let mut bytes = line.clone().into_bytes();
+            let evaluated = matcher.evaluate_owned(&mut bytes).unwrap();
+            assert!(!evaluated.is_empty());
+            assert_eq!(evaluated.contribution.texts.line(), line);
+        }
     }
 }

@@ -9,7 +9,6 @@
 //! group's window starts again empty. `spike` alone uses fixed buckets,
 //! since its baseline is a series of bucket counts.
 
-use std::borrow::Borrow;
 use std::collections::VecDeque;
 
 use foldhash::HashMap;
@@ -21,8 +20,8 @@ use crate::packed::{self, Unpack};
 use crate::time::{Span, Timestamp};
 
 /// The group-by values of one group, in group-by order, packed into one
-/// string (see [`crate::packed`]): groups are found by the borrowed packed
-/// text, so a hit on a known group allocates nothing.
+/// string (see [`crate::packed`]). Groups are found by the [`Fingerprint`]
+/// of the packed text, so a hit on a known group allocates nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupKey(Box<str>);
 
@@ -35,12 +34,6 @@ impl GroupKey {
     /// The group-by values, in order.
     pub fn values(&self) -> Unpack<'_> {
         packed::unpack(&self.0)
-    }
-}
-
-impl Borrow<str> for GroupKey {
-    fn borrow(&self) -> &str {
-        &self.0
     }
 }
 
@@ -72,6 +65,7 @@ impl std::hash::Hasher for FingerprintHasher {
         self.0
     }
 
+    /// Not used by [`Fingerprint`], which writes one `u128`.
     fn write(&mut self, bytes: &[u8]) {
         for &byte in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(byte);

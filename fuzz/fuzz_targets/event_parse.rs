@@ -95,6 +95,14 @@ fuzz_target!(|data: &[u8]| {
         let _ = rejection.to_string();
     }
 
+    // The parser taking the line's buffer instead of copying it: the same
+    // verdict, and the line handed back intact.
+    let mut owned = data.to_vec();
+    let taken = buf.parse_owned(&mut owned, rules.fields());
+    assert_eq!(format!("{taken:?}"), format!("{parsed:?}"));
+    buf.give_back(&mut owned);
+    assert_eq!(owned, data, "the line is handed back");
+
     // The whole path, with a fresh engine so every input is independent.
     let mut engine = Engine::with_options(rules, options);
     let mut findings = Vec::new();
