@@ -83,35 +83,40 @@ pub struct TrieNode {
     pub capture: Option<FieldId>,
 }
 
-/// A child key with its first eight bytes as a number: keys of up to eight
-/// bytes (most JSON keys of an event) compare as two integers.
+/// A child key with its first and last eight bytes as numbers: keys of
+/// up to sixteen bytes (nearly every JSON key of an event) compare as
+/// integers.
 #[derive(Debug, Clone)]
 struct Child {
-    head: u64,
+    words: (u64, u64),
     key: Box<str>,
     node: u32,
 }
 
-/// The first eight bytes of `key`, zero-padded, as a number.
-fn head(key: &str) -> u64 {
+/// The first and the last eight bytes of `key` as numbers, zero-padded
+/// when it is shorter: with the length, they tell keys of up to sixteen
+/// bytes apart.
+fn words(key: &str) -> (u64, u64) {
     let bytes = key.as_bytes();
-    if let Some(first) = bytes.first_chunk::<8>() {
-        return u64::from_le_bytes(*first);
+    match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        (Some(first), Some(last)) => (u64::from_le_bytes(*first), u64::from_le_bytes(*last)),
+        _ => {
+            let mut padded = [0u8; 8];
+            padded[..bytes.len()].copy_from_slice(bytes);
+            let word = u64::from_le_bytes(padded);
+            (word, word)
+        }
     }
-    bytes
-        .iter()
-        .enumerate()
-        .fold(0, |word, (i, &byte)| word | u64::from(byte) << (8 * i))
 }
 
 impl TrieNode {
     /// The child node for `key`.
     pub fn child(&self, key: &str) -> Option<u32> {
-        let head = head(key);
+        let words = words(key);
         self.children
             .iter()
             .find(|c| {
-                c.head == head && c.key.len() == key.len() && (key.len() <= 8 || *c.key == *key)
+                c.words == words && c.key.len() == key.len() && (key.len() <= 16 || *c.key == *key)
             })
             .map(|c| c.node)
     }
@@ -170,7 +175,7 @@ impl FieldTable {
                     self.nodes.push(TrieNode::default());
                     let child_index = u32::try_from(child).expect("fewer than 2^32 trie nodes");
                     self.nodes[node].children.push(Child {
-                        head: head(segment),
+                        words: words(segment),
                         key: segment.into(),
                         node: child_index,
                     });
@@ -244,13 +249,15 @@ mod tests {
     }
 
     #[test]
-    fn keys_sharing_their_first_eight_bytes_stay_apart() {
+    fn keys_sharing_their_first_or_last_eight_bytes_stay_apart() {
         let mut table = FieldTable::default();
         let paths = [
             "x.resource",
             "x.resourceOwner",
             "x.resourceOwnerId",
             "x.resou",
+            "x.ownerResourceOwner",
+            "x.ownerResourceOwnerId",
             "x.é",
             "x.",
         ];
@@ -264,6 +271,31 @@ mod tests {
         assert_eq!(table.node(x).child("resourceOwnex"), None);
         assert_eq!(table.node(x).child("resourc"), None);
         assert_eq!(table.node(x).child("resource\0"), None);
+    }
+
+    #[test]
+    fn keys_of_every_length_are_told_apart_by_every_byte() {
+        let mut table = FieldTable::default();
+        let alphabet = "abcdefghijklmnopqrstuvwxyz";
+        let keys: Vec<&str> = (0..=alphabet.len()).map(|n| &alphabet[..n]).collect();
+        let ids: Vec<FieldId> = keys
+            .iter()
+            .map(|k| table.intern(&format!("x.{k}")))
+            .collect();
+        let x = table.node(0).child("x").unwrap();
+        let capture = |key: &str| {
+            let node = table.node(x).child(key)?;
+            table.node(node).capture
+        };
+        for (key, id) in keys.iter().zip(&ids) {
+            assert_eq!(capture(key), Some(*id), "{key}");
+            for at in 0..key.len() {
+                let mut changed = key.as_bytes().to_vec();
+                changed[at] = b'_';
+                let changed = String::from_utf8(changed).unwrap();
+                assert_eq!(capture(&changed), None, "{changed}");
+            }
+        }
     }
 
     #[test]
