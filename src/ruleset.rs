@@ -161,18 +161,26 @@ impl Rule {
     /// space for selection results, kept for [`Rule::selection_matches`].
     pub fn matches(&self, event: &EventBuf, memo: &mut Vec<Option<bool>>) -> bool {
         memo.clear();
-        memo.resize(self.selections.len(), None);
-        self.condition
-            .eval(&mut |i| self.selection_matches(i, event, memo))
+        match self.condition {
+            // The condition of most rules: one selection, nothing to reuse.
+            Expr::Sel(only) => self.selections[only].matches(event),
+            _ => self
+                .condition
+                .eval(&mut |i| self.selection_matches(i, event, memo)),
+        }
     }
 
-    /// True when selection `index` holds, reusing results already in `memo`.
+    /// True when selection `index` holds, reusing results already in `memo`
+    /// (empty, or filled for this rule and event).
     pub fn selection_matches(
         &self,
         index: usize,
         event: &EventBuf,
-        memo: &mut [Option<bool>],
+        memo: &mut Vec<Option<bool>>,
     ) -> bool {
+        if memo.len() < self.selections.len() {
+            memo.resize(self.selections.len(), None);
+        }
         *memo[index].get_or_insert_with(|| self.selections[index].matches(event))
     }
 }
