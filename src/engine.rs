@@ -401,6 +401,7 @@ impl Engine {
                     key,
                     fingerprint,
                     payload,
+                    ..
                 } => {
                     let definition = &self.rules.rules[rule];
                     let Some(correlation) = &definition.correlation else {

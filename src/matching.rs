@@ -32,6 +32,8 @@ pub(crate) enum Item {
         key: Range<usize>,
         /// Its fingerprint.
         fingerprint: Fingerprint,
+        /// Which fields the key is made of (see [`KeyClasses`]).
+        class: u32,
         payload: PayloadAt,
     },
 }
@@ -121,15 +123,22 @@ impl Contribution {
 
     /// Adds the hit of `rule` for `step`, unless the event lacks a value it
     /// needs (a group-by field, the counted field).
-    fn push_hit(&mut self, rules: &RuleSet, rule: usize, step: usize, event: &EventBuf) {
+    fn push_hit(
+        &mut self,
+        rules: &RuleSet,
+        classes: &KeyClasses,
+        (rule, step): (usize, usize),
+        event: &EventBuf,
+    ) {
         let Some(correlation) = &rules.rules[rule].correlation else {
             return;
         };
         if self.items.is_empty() {
             self.items.reserve(8);
         }
-        let known_key = self.key_of_same_fields(rules, correlation, step);
+        let class = classes.of(rule, step);
         self.texts.keep_id(event);
+        let known_key = self.key_of_class(class);
         let text = &mut self.texts.text;
         let mark = text.len();
         let key = known_key.or_else(|| {
@@ -144,6 +153,7 @@ impl Contribution {
                 step,
                 key,
                 fingerprint,
+                class,
                 payload,
             })
         });
@@ -153,29 +163,55 @@ impl Contribution {
         }
     }
 
-    /// The key of an earlier hit of this event grouped by the same fields
-    /// (rules often group by the same fields), so it is written once.
-    fn key_of_same_fields(
-        &self,
-        rules: &RuleSet,
-        correlation: &Correlation,
-        step: usize,
-    ) -> Option<(Range<usize>, Fingerprint)> {
+    /// The key of an earlier hit of this event of the same class (rules
+    /// often group by the same fields), so it is written once.
+    fn key_of_class(&self, class: u32) -> Option<(Range<usize>, Fingerprint)> {
         self.items.iter().find_map(|item| match item {
             Item::Hit {
-                rule,
-                step: s,
                 key,
                 fingerprint,
+                class: c,
                 ..
-            } => {
-                let earlier = rules.rules[*rule].correlation.as_ref()?;
-                key_fields(earlier, *s)
-                    .eq(key_fields(correlation, step))
-                    .then(|| (key.clone(), *fingerprint))
-            }
-            Item::Finding(..) => None,
+            } if *c == class => Some((key.clone(), *fingerprint)),
+            _ => None,
         })
+    }
+}
+
+/// Numbers the lists of fields the group keys of correlation rules are
+/// made of, per rule and step: hits of one class share their key.
+#[derive(Debug)]
+struct KeyClasses(Vec<Vec<u32>>);
+
+impl KeyClasses {
+    fn new(rules: &RuleSet) -> KeyClasses {
+        let mut lists: Vec<Vec<Option<FieldId>>> = Vec::new();
+        let mut class_of = |fields: Vec<Option<FieldId>>| {
+            let known = lists.iter().position(|list| *list == fields);
+            known.unwrap_or_else(|| {
+                lists.push(fields);
+                lists.len() - 1
+            }) as u32
+        };
+        let classes = rules
+            .rules
+            .iter()
+            .map(|rule| match &rule.correlation {
+                None => Vec::new(),
+                Some(correlation) => {
+                    let steps = correlation.steps().map_or(1, <[usize]>::len);
+                    (0..steps)
+                        .map(|step| class_of(key_fields(correlation, step).collect()))
+                        .collect()
+                }
+            })
+            .collect();
+        KeyClasses(classes)
+    }
+
+    /// The class of the key of `rule` for `step`.
+    fn of(&self, rule: usize, step: usize) -> u32 {
+        self.0[rule][step]
     }
 }
 
@@ -248,6 +284,7 @@ impl Spares {
 #[derive(Debug)]
 pub struct Matcher {
     rules: Arc<RuleSet>,
+    classes: KeyClasses,
     buf: EventBuf,
     memo: Vec<Option<bool>>,
     spares: Spares,
@@ -257,6 +294,7 @@ impl Matcher {
     /// A matcher for `rules`, refusing lines longer than `max_line` bytes.
     pub fn new(rules: Arc<RuleSet>, max_line: usize) -> Matcher {
         Matcher {
+            classes: KeyClasses::new(&rules),
             rules,
             buf: EventBuf::new(max_line),
             memo: Vec::new(),
@@ -322,7 +360,7 @@ impl Matcher {
                 continue;
             }
             let Some(steps) = correlation.steps() else {
-                contribution.push_hit(&self.rules, index, 0, event);
+                contribution.push_hit(&self.rules, &self.classes, (index, 0), event);
                 continue;
             };
             // An event may advance an ordered sequence by one step of each
@@ -332,13 +370,13 @@ impl Matcher {
             let mut matches = |k: usize| rule.selection_matches(steps[k], event, &mut self.memo);
             if matches!(correlation.kind, Kind::Unordered(_)) {
                 if let Some(step) = (0..steps.len()).find(|&k| matches(k)) {
-                    contribution.push_hit(&self.rules, index, step, event);
+                    contribution.push_hit(&self.rules, &self.classes, (index, step), event);
                 }
                 continue;
             }
             for step in (0..steps.len()).rev() {
                 if matches(step) {
-                    contribution.push_hit(&self.rules, index, step, event);
+                    contribution.push_hit(&self.rules, &self.classes, (index, step), event);
                 }
             }
         }
@@ -594,6 +632,44 @@ mod tests {
                 format!("{}/{}", network.network(), network.prefix())
             );
         }
+    }
+
+    #[test]
+    fn keys_of_the_same_fields_share_a_class() {
+        let rule = |id: &str, correlation: &str| {
+            format!(
+                "id: {id}\ntitle: t\nseverity: low\nmatch:\n  a:\n    data.appType: web\n\
+                 \x20 b:\n    data.appType: native\n  condition: a or b\ncorrelation:\n{correlation}---\n"
+            )
+        };
+        let count = |group_by: &str| {
+            format!(
+                "  type: event_count\n  group-by: {group_by}\n  timespan: 1m\n  condition: {{gte: 2}}\n"
+            )
+        };
+        let yaml = [
+            rule("one", &count("[tenantid, data.ownerId]")),
+            rule("same", &count("[tenantid, data.ownerId]")),
+            rule("other-order", &count("[data.ownerId, tenantid]")),
+            rule("stateless-between", "").replace("correlation:\n", ""),
+            rule(
+                "steps",
+                "  type: temporal_ordered\n  steps: [a, b]\n  group-by: [tenantid, u]\n\
+                 \x20 aliases:\n    u: {a: data.ownerId, b: data.resourceOwner}\n  timespan: 1h\n",
+            ),
+        ]
+        .concat();
+        let rules = RuleSet::from_yaml("rules.yaml", &yaml).unwrap();
+        let classes = KeyClasses::new(&rules);
+        assert_eq!(classes.of(0, 0), classes.of(1, 0));
+        assert_ne!(classes.of(0, 0), classes.of(2, 0));
+        assert!(classes.0[3].is_empty());
+        assert_eq!(
+            classes.of(4, 0),
+            classes.of(0, 0),
+            "step a groups by data.ownerId"
+        );
+        assert_ne!(classes.of(4, 1), classes.of(4, 0));
     }
 
     #[test]
