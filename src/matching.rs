@@ -252,6 +252,10 @@ impl Evaluated {
 /// Most spare buffers a [`Spares`] keeps.
 const MAX_SPARES: usize = 256;
 
+/// Largest text buffer a spare keeps: the buffer of a rare long line is
+/// freed rather than held on to by a spare.
+const MAX_SPARE_BYTES: usize = 64 << 10;
+
 /// The emptied buffers of contributions already applied, handed back so
 /// that a [`Matcher`] fills them again instead of allocating for every event
 /// with hits.
@@ -271,6 +275,11 @@ impl Spares {
     pub(crate) fn keep(&mut self, mut contribution: Contribution) {
         if self.0.len() < MAX_SPARES && contribution.items.capacity() > 0 {
             contribution.clear();
+            for buffer in [&mut contribution.texts.line, &mut contribution.texts.text] {
+                if buffer.capacity() > MAX_SPARE_BYTES {
+                    *buffer = String::new();
+                }
+            }
             self.0.push(contribution);
         }
     }
@@ -632,6 +641,26 @@ mod tests {
                 format!("{}/{}", network.network(), network.prefix())
             );
         }
+    }
+
+    #[test]
+    fn spares_keep_buffers_of_ordinary_size_only() {
+        let mut spares = Spares::default();
+        for len in [100, MAX_SPARE_BYTES + 1] {
+            let mut contribution = Contribution::default();
+            contribution.items.reserve(1);
+            contribution.texts.line = "x".repeat(len);
+            contribution.texts.text = "y".repeat(len);
+            spares.keep(contribution);
+        }
+        let long = spares.take();
+        assert_eq!(
+            (long.texts.line.capacity(), long.texts.text.capacity()),
+            (0, 0)
+        );
+        let ordinary = spares.take();
+        assert!(ordinary.texts.line.capacity() >= 100 && ordinary.texts.line.is_empty());
+        assert!(ordinary.texts.text.capacity() >= 100 && ordinary.texts.text.is_empty());
     }
 
     #[test]
