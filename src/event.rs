@@ -262,13 +262,11 @@ impl EventBuf {
         }
     }
 
-    /// Forgets the previous event; refuses a line longer than the limit.
+    /// Forgets the previous event and its line; refuses a line longer than
+    /// the limit.
     fn start(&mut self, len: usize) -> Result<(), Rejection> {
-        self.values.clear();
-        self.arena.clear();
-        self.claims.clear();
+        self.forget_values();
         self.line.clear();
-        self.claims_escaped = false;
         if len > self.max_line {
             return Err(Rejection::TooLong {
                 limit: self.max_line,
@@ -457,10 +455,16 @@ impl EventBuf {
     pub fn swap_line(&mut self, other: &mut String) {
         other.clear();
         std::mem::swap(&mut self.line, other);
+        self.forget_values();
+    }
+
+    /// Forgets what was read from the line (the line itself stays).
+    fn forget_values(&mut self) {
         self.values.clear();
         self.slots.clear();
         self.arena.clear();
         self.claims.clear();
+        self.claims_escaped = false;
     }
 
     fn resolve(&self, raw: Raw) -> Value<'_> {
