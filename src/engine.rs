@@ -147,6 +147,10 @@ pub struct Engine {
     pending: ReorderBuffer<(Timestamp, u64), Contribution>,
     arrivals: u64,
     max_time: Option<Timestamp>,
+    /// Time up to which [`Engine::finish`] applied everything (here or
+    /// before the state was saved): windows already hold events up to it,
+    /// so an event before it is late, whatever the lateness.
+    applied_through: Option<Timestamp>,
     states: Vec<RuleState>,
     /// Per rule and group: the recent suppressions, as (finding time, end).
     suppressed: foldhash::HashMap<(usize, GroupKey), Vec<(Timestamp, Timestamp)>>,
@@ -181,6 +185,7 @@ impl Engine {
             pending: ReorderBuffer::default(),
             arrivals: 0,
             max_time: None,
+            applied_through: None,
             suppressed: foldhash::HashMap::default(),
             next_suppression_sweep: 1024,
             stats: Stats {
@@ -254,11 +259,13 @@ impl Engine {
     }
 
     /// Applies everything still waiting in the reorder buffer (at the end
-    /// of the input, or before saving state).
+    /// of the input, or before saving state). An event that arrives later
+    /// with a time before the latest one seen is then late.
     pub fn finish(&mut self, out: &mut Vec<Finding>) {
         while let Some(((time, _), contribution)) = self.pending.pop_first() {
             self.apply(time, contribution, out);
         }
+        self.applied_through = self.max_time;
     }
 
     /// Moves the stream's clock forward to `now` (for example the wall clock
@@ -309,6 +316,7 @@ impl Engine {
     /// that start fresh because their definition changed since the save.
     pub fn restore(&mut self, snapshot: Snapshot) -> Vec<String> {
         self.max_time = snapshot.max_time;
+        self.applied_through = snapshot.max_time;
         self.dedup.import(&snapshot.dedup);
         let mut fresh = Vec::new();
         for saved in snapshot.rules {
@@ -329,7 +337,8 @@ impl Engine {
 
     /// The time before which an arriving event is late.
     fn watermark(&self) -> Option<Timestamp> {
-        self.max_time.map(|t| t.minus(self.options.lateness))
+        let watermark = self.max_time.map(|t| t.minus(self.options.lateness));
+        watermark.max(self.applied_through)
     }
 
     fn schedule(

@@ -461,6 +461,41 @@ fn event_count_suppress_silences_the_same_group_only() {
 }
 
 #[test]
+fn an_event_before_what_was_applied_and_saved_is_late() {
+    // e1 and e3 were applied before the state was saved; e2, between them
+    // and within the lateness, arrives after the restart. The saved window
+    // already holds e3, so e2 cannot be counted as if in order: it is late.
+    let yaml = event_count("{gte: 3}", "");
+    let mut first = engine(&yaml);
+    let before = feed(
+        &mut first,
+        &[
+            Ev::issued("e1", &t("09:00:00")),
+            Ev::issued("e3", &t("09:00:40")),
+        ],
+    );
+    assert!(before.is_empty());
+    let mut second = engine(&yaml);
+    assert!(second.restore(first.snapshot()).is_empty());
+    let mut findings = Vec::new();
+    let late = Ev::issued("e2", &t("09:00:20")).line();
+    assert_eq!(
+        second.process(late.as_bytes(), &mut findings),
+        Ok(Outcome::Accepted)
+    );
+    assert_eq!(second.stats().late, 1);
+    // An event at the saved stream time or after is in order.
+    let after = feed(&mut second, &[Ev::issued("e4", &t("09:00:40"))]);
+    assert_eq!(second.stats().late, 1);
+    assert_eq!(after.len(), 1);
+    assert_eq!(ids(&after[0]), ["e1", "e3", "e4"]);
+    assert_eq!(
+        window(&after[0]),
+        (t("09:00:00").as_str(), t("09:00:40").as_str())
+    );
+}
+
+#[test]
 fn event_count_suppressed_firing_still_resets_the_window() {
     // The window starts again empty when the rule fires, whether or not the
     // finding is suppressed: after the suppressed a3, a4 pair, a5 (past the
