@@ -137,16 +137,15 @@ impl Correlation {
         }
     }
 
-    /// How long a group's state stays useful after its last event.
+    /// How long a group's state stays useful after its last event. A
+    /// `new_value` or `spike` group stays useful however long it is quiet:
+    /// it remembers when it was first seen, so it does not learn again
+    /// when it comes back (a dormant account from a new network, a dormant
+    /// client in a burst). Such groups leave only when the rule is at its
+    /// cap, least recently active first, and are counted.
     pub fn retention(&self) -> Span {
         match &self.kind {
-            Kind::NewValue {
-                history, learning, ..
-            } => Span(history.0.max(learning.0)),
-            Kind::Spike { buckets, .. } => {
-                let bucket = self.timespan.unwrap_or_default();
-                Span(bucket.0.saturating_mul(i64::from(*buckets) + 1))
-            }
+            Kind::NewValue { .. } | Kind::Spike { .. } => Span(i64::MAX),
             _ => self.timespan.unwrap_or_default(),
         }
     }

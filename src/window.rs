@@ -640,8 +640,10 @@ fn forget_oldest(seen: &mut HashMap<Box<str>, Timestamp>, forget_before: Timesta
     0
 }
 
+/// Rounds to three decimals; never negative zero (an empty sum of floats
+/// is `-0.0`, which would print as such).
 fn round(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+    (x * 1000.0).round() / 1000.0 + 0.0
 }
 
 /// The groups of one correlation rule, bounded by `max_groups`.
@@ -916,8 +918,8 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_group_starts_over_as_if_swept() {
-        // new_value, learning 1h, history 1d: retention is 1d.
+    fn a_quiet_group_keeps_what_it_learned() {
+        // new_value, learning 1h, history 1d.
         let c = correlation(
             Kind::NewValue {
                 fields: Vec::new(),
@@ -928,33 +930,30 @@ mod tests {
             },
             None,
         );
-        // Idle for exactly the retention: still the same group, learned.
-        let mut kept = RuleState::default();
-        assert!(kept.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
-        assert!(kept.hit(&c, 10, key(), &new_value_hit(1440, "b")).is_some());
-        // Idle for longer: a new group, learning again, whether or not a
-        // sweep dropped it in between.
-        let mut idle = RuleState::default();
-        assert!(idle.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
-        assert!(idle.hit(&c, 10, key(), &new_value_hit(1441, "b")).is_none());
-        assert!(idle.hit(&c, 10, key(), &new_value_hit(1500, "c")).is_none());
-        assert!(idle.hit(&c, 10, key(), &new_value_hit(1501, "d")).is_some());
-        let mut swept = RuleState::default();
-        assert!(swept.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
-        swept.sweep(&c, 10, Timestamp(1441 * MINUTE));
-        assert!(swept.groups.is_empty());
+        // Quiet for ten days, swept in between: the group stays, learned,
+        // and a value last seen before `history` is new again.
+        let mut quiet = RuleState::default();
+        assert!(quiet.hit(&c, 10, key(), &new_value_hit(0, "a")).is_none());
+        quiet.sweep(&c, 10, Timestamp(14_400 * MINUTE));
+        assert_eq!(quiet.groups.len(), 1);
         assert!(
-            swept
-                .hit(&c, 10, key(), &new_value_hit(1441, "b"))
+            quiet
+                .hit(&c, 10, key(), &new_value_hit(14_400, "a"))
+                .is_some()
+        );
+        assert!(
+            quiet
+                .hit(&c, 10, key(), &new_value_hit(14_401, "a"))
                 .is_none()
         );
-        assert_eq!(
-            swept.groups,
-            idle_after(&c, &[(0, "a"), (1441, "b")]).groups
+        assert!(
+            quiet
+                .hit(&c, 10, key(), &new_value_hit(14_402, "b"))
+                .is_some()
         );
 
-        // spike, 1h buckets, 3h baseline: retention is 4h. A group idle
-        // for longer has a first bucket again, and a burst in it is quiet.
+        // spike, 1h buckets, 3h baseline, learned after one bucket: a group
+        // quiet for a day has a baseline of zeros, and a burst fires.
         let c = correlation(
             Kind::Spike {
                 zscore: 2.0,
@@ -975,19 +974,38 @@ mod tests {
                 .filter_map(|k| state.hit(&c, 10, key(), &spike_hit(start + k)))
                 .count()
         };
-        let mut kept = RuleState::default();
-        kept.hit(&c, 10, key(), &spike_hit(59));
-        assert_eq!(burst(&mut kept, 295), 1, "idle 4h: the baseline is zeros");
-        let mut idle = RuleState::default();
-        idle.hit(&c, 10, key(), &spike_hit(59));
-        assert_eq!(burst(&mut idle, 300), 0, "idle over 4h: a first bucket");
+        let mut quiet = RuleState::default();
+        quiet.hit(&c, 10, key(), &spike_hit(59));
+        quiet.sweep(&c, 10, Timestamp(1500 * MINUTE));
+        assert_eq!(burst(&mut quiet, 1500), 1, "quiet for a day: zeros");
+        // A group in its first bucket never fires.
+        let mut new = RuleState::default();
+        assert_eq!(burst(&mut new, 1500), 0);
     }
 
-    fn idle_after(c: &Correlation, hits: &[(i64, &str)]) -> RuleState {
+    #[test]
+    fn quiet_groups_leave_at_the_cap_least_recently_active_first() {
+        let c = correlation(
+            Kind::NewValue {
+                fields: Vec::new(),
+                history: Span(60 * MINUTE),
+                learning: Span(0),
+                prefix_v4: None,
+                prefix_v6: None,
+            },
+            None,
+        );
         let mut state = RuleState::default();
-        for (minute, value) in hits {
-            state.hit(c, 10, key(), &new_value_hit(*minute, value));
+        for (minute, packed) in [(0, "old"), (10, "newer"), (20, "newest")] {
+            let key = GroupRef {
+                packed,
+                fingerprint: Fingerprint::of(packed),
+            };
+            state.hit(&c, 10, key, &new_value_hit(minute, "a"));
         }
-        state
+        state.sweep(&c, 3, Timestamp(100_000 * MINUTE));
+        assert_eq!(state.evicted_groups, 1);
+        assert!(!state.groups.contains_key(&Fingerprint::of("old")));
+        assert_eq!(state.groups.len(), 2);
     }
 }

@@ -1403,11 +1403,11 @@ fn new_value_groups_are_isolated_and_need_their_group_by_fields() {
 }
 
 #[test]
-fn new_value_group_idle_past_its_history_learns_again_however_many_groups_there_are() {
+fn new_value_group_quiet_past_its_history_stays_learned_however_many_groups_there_are() {
     // u1 is seen on the 7th, then not for over a day (history 1d, learning
-    // 1h). Its state has expired: whether or not a sweep of expired groups
-    // dropped it meanwhile (sweeps run as the number of groups grows), u1
-    // starts over and learns again.
+    // 1h). Its values are forgotten but not its first event: whether or not
+    // sweeps ran meanwhile (they run as the number of groups grows), u1 is
+    // no longer learning, and every address it comes back from is new.
     let rules = new_value("originip", "");
     let mut quiet_stream = vec![Ev::issued("a1", &t("10:00:00")).ip("10.0.0.1")];
     let mut busy_stream = quiet_stream.clone();
@@ -1425,14 +1425,15 @@ fn new_value_group_idle_past_its_history_learns_again_however_many_groups_there_
             .iter()
             .map(|f| f.events[0].clone())
             .collect();
-        assert_eq!(got, ["a4"], "{} events", stream.len());
+        assert_eq!(got, ["a2", "a3", "a4"], "{} events", stream.len());
     }
 }
 
 #[test]
-fn spike_group_idle_past_its_baseline_starts_with_a_first_bucket_again() {
-    // 1h buckets, 6h baseline: a client idle for more than 7h is a new
-    // group, however many other groups came and went.
+fn spike_group_quiet_past_its_baseline_fires_on_a_burst_however_many_groups_there_are() {
+    // 1h buckets, 6h baseline: a client quiet for more than 7h has a
+    // baseline of zeros, and a burst of 5 fires, however many other groups
+    // came and went.
     let rules = spike("{zscore: 3, min: 5}");
     let mut quiet_stream = hourly("e", &[1]);
     let mut busy_stream = quiet_stream.clone();
@@ -1444,11 +1445,10 @@ fn spike_group_idle_past_its_baseline_starts_with_a_first_bucket_again() {
     }
     for stream in [&quiet_stream, &busy_stream] {
         let findings = run(&rules, stream);
-        assert!(
-            findings.is_empty(),
-            "{} events: {findings:#?}",
-            stream.len()
-        );
+        let fired: Vec<&str> = findings.iter().map(|f| f.events[0].as_str()).collect();
+        assert_eq!(fired, ["b4"], "{} events", stream.len());
+        let json = findings[0].to_json();
+        assert!(json.contains(r#""mean":0.0,"stddev":0.0"#), "{json}");
     }
 }
 
