@@ -710,7 +710,7 @@ impl Walker<'_, '_> {
             }
             Token::Str(_) if capture.is_none() => return Ok(()),
             Token::Str(span) => Raw::Str(self.text(span, capture)),
-            Token::Number(span) => match self.scanner.number(span)? {
+            Token::Number(span) => match self.scanner.number(span) {
                 Number::Int(n) => Raw::Int(n),
                 Number::UInt(n) => Raw::UInt(n),
                 Number::Float(n) => Raw::Float(n),
@@ -770,6 +770,26 @@ mod tests {
     }
 
     const ISSUED: &str = r#"{"id":"e1","time":"2026-01-01T12:00:00Z","type":"com.qlik.oauth-token.issued","source":"s","specversion":"1.0","tenantid":"t1","originip":"10.1.2.3","authclaims":"{\"sub\":\"alice\",\"subType\":\"user\"}","data":{"scopes":["user_default","admin_classic"],"grantType":"urn:qlik:oauth:user-impersonation","note":"a\nb"}}"#;
+
+    #[test]
+    fn numbers_beyond_f64_are_accepted_whether_read_or_not() {
+        let huge = format!("1{}", "0".repeat(400));
+        for n in ["1e999999999", huge.as_str(), "-1e999"] {
+            let line = ISSUED.replace(r#""note":"a\nb""#, &format!(r#""n":{n}"#));
+            assert_ne!(line, ISSUED);
+            for t in [table(&[]), table(&["data.n"])] {
+                let mut buf = EventBuf::new(1 << 20);
+                assert!(buf.parse(line.as_bytes(), &t).is_ok(), "{n}");
+                if let Some(field) = t.get("data.n") {
+                    let value = buf.values(field).next();
+                    assert!(
+                        matches!(value, Some(Value::Float(x)) if x.is_infinite()),
+                        "{value:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn files_values_by_field() {

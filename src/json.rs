@@ -53,8 +53,6 @@ pub enum Code {
     TrailingComma,
     /// control character (\u0000-\u001F) found while parsing a string
     ControlCharacter,
-    /// number out of range
-    OutOfRange,
     /// recursion limit exceeded
     RecursionLimit,
 }
@@ -80,7 +78,6 @@ impl JsonError {
             Code::ControlCharacter => {
                 "control character (\\u0000-\\u001F) found while parsing a string"
             }
-            Code::OutOfRange => "number out of range",
             Code::RecursionLimit => "recursion limit exceeded",
         }
     }
@@ -446,25 +443,22 @@ impl<'a> Scanner<'a> {
     }
 
     /// The value of a number read by [`Scanner::value`]: an integer when it
-    /// is written as one and fits 64 bits, else the nearest `f64`; an error
-    /// when that is infinite.
-    pub fn number(&self, span: Span) -> Result<Number> {
+    /// is written as one and fits 64 bits, else the nearest `f64`, which is
+    /// infinite beyond its range. A number is valid JSON however large, so
+    /// whether an event is accepted never depends on which of its fields
+    /// rules read.
+    pub fn number(&self, span: Span) -> Number {
         let literal = &self.text[span.start..span.end];
         if !literal.contains(['.', 'e', 'E']) {
             if let Ok(n) = literal.parse::<i64>() {
-                return Ok(Number::Int(n));
+                return Number::Int(n);
             }
             if let Ok(n) = literal.parse::<u64>() {
-                return Ok(Number::UInt(n));
+                return Number::UInt(n);
             }
         }
-        match literal.parse::<f64>() {
-            Ok(n) if n.is_finite() => Ok(Number::Float(n)),
-            _ => Err(JsonError {
-                code: Code::OutOfRange,
-                at: span.start as u32,
-            }),
-        }
+        // The scanner checked the grammar, so only the range can be off.
+        Number::Float(literal.parse::<f64>().unwrap_or(f64::NAN))
     }
 
     fn digits(&mut self) {
@@ -812,17 +806,19 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         };
-        assert_eq!(number("-12"), Ok(Number::Int(-12)));
-        assert_eq!(number("18446744073709551615"), Ok(Number::UInt(u64::MAX)));
+        assert_eq!(number("-12"), Number::Int(-12));
+        assert_eq!(number("18446744073709551615"), Number::UInt(u64::MAX));
         assert_eq!(
             number("18446744073709551616"),
-            Ok(Number::Float(18446744073709551616.0))
+            Number::Float(18446744073709551616.0)
         );
-        assert_eq!(number("2.5e1"), Ok(Number::Float(25.0)));
-        assert_eq!(number("-0"), Ok(Number::Int(0)));
+        assert_eq!(number("2.5e1"), Number::Float(25.0));
+        assert_eq!(number("-0"), Number::Int(0));
+        assert_eq!(number("1e999"), Number::Float(f64::INFINITY));
         assert_eq!(
-            number("1e999").map_err(|e| e.message()),
-            Err("number out of range")
+            number(&format!("-1{}", "0".repeat(400))),
+            Number::Float(f64::NEG_INFINITY)
         );
+        assert_eq!(number("1e-999"), Number::Float(0.0));
     }
 }
