@@ -34,23 +34,63 @@ pub fn is_test_file(name: &str) -> bool {
     name.ends_with(".tests.yaml") || name.ends_with(".tests.yml")
 }
 
+/// Why rule files could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A file or directory could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The path given or found.
+        path: PathBuf,
+        /// What failed.
+        source: io::Error,
+    },
+    /// A file is not UTF-8 text; the position is that of its first bad byte.
+    #[error("{}:{line}:{col}: error: not UTF-8 text", path.display())]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the first bad byte.
+        line: u32,
+        /// 1-based column, in characters, of the first bad byte.
+        col: u32,
+    },
+}
+
 /// Reads the rule files at `paths`: files as given, directories searched
 /// recursively for rule files, in sorted order.
-pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<Source>, (PathBuf, io::Error)> {
+pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<Source>, ReadError> {
     let mut files = Vec::new();
     for path in paths {
-        collect(path, &mut files, true).map_err(|e| (path.clone(), e))?;
+        collect(path, &mut files, true).map_err(|source| ReadError::Io {
+            path: path.clone(),
+            source,
+        })?;
     }
-    files
-        .into_iter()
-        .map(|path| match fs::read_to_string(&path) {
-            Ok(text) => Ok(Source {
-                name: path.display().to_string(),
-                text,
-            }),
-            Err(e) => Err((path, e)),
-        })
-        .collect()
+    files.into_iter().map(read_file).collect()
+}
+
+fn read_file(path: PathBuf) -> Result<Source, ReadError> {
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(source) => return Err(ReadError::Io { path, source }),
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Source {
+            name: path.display().to_string(),
+            text,
+        }),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let text = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+            let span = crate::yaml::span_at(text, valid);
+            Err(ReadError::NotUtf8 {
+                path,
+                line: span.line,
+                col: span.col,
+            })
+        }
+    }
 }
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>, given: bool) -> io::Result<()> {
@@ -66,4 +106,32 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, given: bool) -> io::Result<()> {
         out.push(path.to_path_buf());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yaml");
+        fs::write(&path, b"id: a\ntitle: \xc3\xa9t\xff\n").unwrap();
+        let err = read_paths(std::slice::from_ref(&path)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ReadError::NotUtf8 {
+                    line: 2,
+                    col: 10,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("{}:2:10: error: not UTF-8 text", path.display())
+        );
+    }
 }

@@ -198,8 +198,28 @@ pub struct YamlError {
 }
 
 /// Parses every document of a YAML stream. An empty stream has no documents.
+/// A byte-order mark at the start is skipped, as YAML allows.
 pub fn parse_documents(source: &str) -> Result<Vec<Node>, YamlError> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    if let Some(at) = source.find('\0') {
+        // The YAML reader would take it for the end of the text and drop
+        // the rest without a word.
+        return Err(YamlError {
+            span: span_at(source, at),
+            message: "a NUL character is not allowed in YAML".into(),
+        });
+    }
     TreeBuilder::default().run(source)
+}
+
+/// The line and column of byte `at` of `source`.
+pub fn span_at(source: &str, at: usize) -> Span {
+    let before = &source[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Span {
+        line: saturate(before.matches('\n').count() + 1),
+        col: saturate(before[line_start..].chars().count() + 1),
+    }
 }
 
 enum Frame {
@@ -425,6 +445,20 @@ mod tests {
             d.get("f").unwrap().scalar(),
             Some(ScalarValue::Str("10.0.0.0/8"))
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let docs = parse_documents("\u{feff}id: a\nb: 2\n").unwrap();
+        let id = docs[0].get("id").unwrap();
+        assert_eq!(id.scalar(), Some(ScalarValue::Str("a")));
+    }
+
+    #[test]
+    fn a_nul_character_is_an_error_where_it_stands() {
+        let err = parse_documents("a: 1\nb: x\0y\n---\nc: 3\n").unwrap_err();
+        assert_eq!(err.span, Span { line: 2, col: 5 });
+        assert!(err.message.contains("NUL"), "{}", err.message);
     }
 
     #[test]

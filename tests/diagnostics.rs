@@ -144,6 +144,11 @@ const CASES: &[Case] = &[
         points_at: &["30min\n"],
     },
     Case {
+        name: "empty_selection",
+        path: "empty_selection.yaml",
+        points_at: &["{}\n", "- {}\n", "[]\n"],
+    },
+    Case {
         name: "exists_not_boolean",
         path: "exists_not_boolean.yaml",
         points_at: &["yes\n"],

@@ -71,7 +71,14 @@ fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, String> {
     if paths.is_empty() {
         return Ok(loader::builtin());
     }
-    loader::read_paths(paths).map_err(|(path, e)| format!("cannot read {}: {e}", path.display()))
+    loader::read_paths(paths).map_err(|e| match e {
+        // Already in the form of every rule error.
+        loader::ReadError::NotUtf8 { .. } => {
+            eprintln!("{e}");
+            String::new()
+        }
+        loader::ReadError::Io { .. } => e.to_string(),
+    })
 }
 
 /// Loads and compiles the rules at `paths`, or the built-in pack when there

@@ -322,7 +322,18 @@ impl Reader<'_> {
             .unwrap_or_default();
         let events = doc
             .get("events")
-            .map(|n| self.strings(n, "events"))
+            .map(|n| {
+                if matches!(&n.kind, NodeKind::Seq(items) if items.is_empty()) {
+                    // Read literally it admits nothing; most likely a slip.
+                    self.error(
+                        "E004",
+                        n.span,
+                        "events must name at least one event type (leave it out for every type)"
+                            .into(),
+                    );
+                }
+                self.strings(n, "events")
+            })
             .unwrap_or_default();
         let falsepositives = doc
             .get("falsepositives")
@@ -404,6 +415,7 @@ impl Reader<'_> {
         };
         let mut selections = Vec::new();
         let mut condition = None;
+        let mut named = false;
         for (key, value) in entries {
             let name = key.as_str().unwrap_or_default();
             if name == "condition" {
@@ -413,7 +425,27 @@ impl Reader<'_> {
                 });
                 continue;
             }
+            named = true;
+            let empty = match &value.kind {
+                NodeKind::Map(tests) => tests.is_empty(),
+                NodeKind::Seq(items) => items
+                    .iter()
+                    .any(|item| item.as_map().is_some_and(<[_]>::is_empty)),
+                NodeKind::Scalar { .. } => false,
+            };
+            if empty {
+                // An empty mapping holds for every event: most likely a slip.
+                self.error(
+                    "E009",
+                    value.span,
+                    format!(
+                        "selection '{name}' has an empty mapping, which would match every event"
+                    ),
+                );
+            }
             let alternatives = match &value.kind {
+                // Kept, so that the condition naming it gives no second error.
+                _ if empty => Vec::new(),
                 NodeKind::Map(tests) => vec![self.field_tests(tests)],
                 NodeKind::Seq(items) if !items.is_empty() => items
                     .iter()
@@ -438,7 +470,7 @@ impl Reader<'_> {
                 alternatives,
             });
         }
-        if selections.is_empty() {
+        if !named {
             self.error(
                 "E008",
                 node.span,
