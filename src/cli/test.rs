@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use tokenwatch::ruletest::{Outcome, Suite, junit_xml};
+use tokenwatch::ruletest::{Outcome, Suite, junit_errors, junit_xml};
 
 /// Arguments of `tokenwatch test`.
 #[derive(Debug, Args)]
@@ -27,6 +27,9 @@ pub fn test(args: TestArgs) -> Result<ExitCode, String> {
     if suite.has_errors() {
         for d in &suite.diagnostics {
             eprintln!("{d}");
+        }
+        if let Some(path) = &args.junit {
+            write_junit(path, &junit_errors(&suite.diagnostics))?;
         }
         return Err("rules or tests have errors; nothing was run".into());
     }
@@ -57,8 +60,7 @@ pub fn test(args: TestArgs) -> Result<ExitCode, String> {
         }
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit_xml(&reports))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_junit(path, &junit_xml(&reports))?;
     }
     println!("rules: {passed} passed, {failed} failed");
     Ok(if failed > 0 {
@@ -66,4 +68,8 @@ pub fn test(args: TestArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn write_junit(path: &std::path::Path, xml: &str) -> Result<(), String> {
+    std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

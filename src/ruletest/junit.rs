@@ -2,6 +2,7 @@
 //! per rule test, a failure element with what was expected and what came.
 
 use super::{Outcome, Report};
+use crate::diag::{Diagnostic, Level};
 
 /// Renders reports as a JUnit XML document.
 pub fn junit_xml(reports: &[Report]) -> String {
@@ -13,15 +14,7 @@ pub fn junit_xml(reports: &[Report]) -> String {
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Error(_)))
         .count();
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    xml.push_str(&format!(
-        "<testsuites name=\"tokenwatch\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">\n",
-        reports.len()
-    ));
-    xml.push_str(&format!(
-        "  <testsuite name=\"rules\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\">\n",
-        reports.len()
-    ));
+    let mut xml = header(reports.len(), failures, errors);
     for report in reports {
         let case = &report.case;
         xml.push_str(&format!(
@@ -54,9 +47,49 @@ pub fn junit_xml(reports: &[Report]) -> String {
             }
         }
     }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml.push_str(FOOTER);
     xml
 }
+
+/// Renders the errors in rules or tests that kept the tests from running,
+/// one erroring testcase each, so that a CI report shows them instead of
+/// finding no report at all.
+pub fn junit_errors(diagnostics: &[Diagnostic]) -> String {
+    let errors: Vec<&Diagnostic> = diagnostics
+        .iter()
+        .filter(|d| d.level == Level::Error)
+        .collect();
+    let mut xml = header(errors.len(), 0, errors.len());
+    for d in errors {
+        let place = format!("{}:{}:{}", d.file, d.span.line, d.span.col);
+        xml.push_str(&format!(
+            "    <testcase classname=\"check\" name=\"{}\" file=\"{}\" line=\"{}\">\n",
+            escape(&place),
+            escape(&d.file),
+            d.span.line
+        ));
+        xml.push_str(&format!(
+            "      <error message=\"{}\">{}</error>\n    </testcase>\n",
+            escape(&d.message),
+            escape(&d.to_string())
+        ));
+    }
+    xml.push_str(FOOTER);
+    xml
+}
+
+fn header(tests: usize, failures: usize, errors: usize) -> String {
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str(&format!(
+        "<testsuites name=\"tokenwatch\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">\n"
+    ));
+    xml.push_str(&format!(
+        "  <testsuite name=\"rules\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\">\n"
+    ));
+    xml
+}
+
+const FOOTER: &str = "  </testsuite>\n</testsuites>\n";
 
 /// Escapes text for XML attributes and content, dropping characters XML 1.0
 /// cannot hold.
@@ -80,6 +113,28 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_that_kept_the_tests_from_running_are_erroring_testcases() {
+        let mut diags = crate::diag::Diagnostics::default();
+        let span = crate::yaml::Span { line: 3, col: 7 };
+        diags.error("E009", "r.yaml", span, "bad <selection>".into());
+        diags.warning("W001", "r.yaml", span, "unknown key".into(), None);
+        let xml = junit_errors(&diags.sorted());
+        assert!(
+            xml.contains(r#"tests="1" failures="0" errors="1""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"name="r.yaml:3:7" file="r.yaml" line="3""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<error message="bad &lt;selection&gt;">"#),
+            "{xml}"
+        );
+        assert!(!xml.contains("unknown key"), "{xml}");
+    }
 
     #[test]
     fn escapes_markup() {

@@ -7,7 +7,7 @@ mod junit;
 mod spec;
 
 pub use build::{START, base_event};
-pub use junit::junit_xml;
+pub use junit::{junit_errors, junit_xml};
 pub use spec::{Expect, TestCase};
 
 use std::collections::HashMap;
