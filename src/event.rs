@@ -491,6 +491,9 @@ impl EventBuf {
         let (start, end) = self.slots[field.index()];
         match end - start {
             0 => Ok(None),
+            // An array files its elements under its own field too: it is
+            // one value, of the wrong type for every caller.
+            _ if matches!(self.values[start as usize].1, Raw::Array) => Ok(Some(Value::Array)),
             1 => Ok(Some(self.resolve(self.values[start as usize].1))),
             _ => Err(Rejection::Repeated(name)),
         }
@@ -585,16 +588,15 @@ impl EventBuf {
     }
 
     fn validate_revocation(&self) -> Result<(), Rejection> {
-        let (start, end) = self.slots[system::REVOKED_CONTEXT.index()];
-        match end - start {
-            0 => return Err(Rejection::Missing("data.revokedContext")),
-            1 => {}
-            _ => return Err(Rejection::Repeated("data.revokedContext")),
-        }
-        match self.values[start as usize].1 {
-            Raw::Object(0) => return Err(Rejection::EmptyRevokedContext),
-            Raw::Object(_) => {}
-            _ => {
+        match self.single(system::REVOKED_CONTEXT, "data.revokedContext")? {
+            None => return Err(Rejection::Missing("data.revokedContext")),
+            Some(Value::Object) => {
+                let (start, _) = self.slots[system::REVOKED_CONTEXT.index()];
+                if matches!(self.values[start as usize].1, Raw::Object(0)) {
+                    return Err(Rejection::EmptyRevokedContext);
+                }
+            }
+            Some(_) => {
                 return Err(Rejection::WrongType {
                     field: "data.revokedContext",
                     expected: "an object",
@@ -868,6 +870,13 @@ mod tests {
                 &ISSUED.replace(r#""id":"e1""#, r#""id":"e1","id":"e2""#),
                 Rejection::Repeated("id"),
             ),
+            (
+                &ISSUED.replace(r#""id":"e1""#, r#""id":["e1","e2"]"#),
+                Rejection::WrongType {
+                    field: "id",
+                    expected: "a string",
+                },
+            ),
         ];
         for (line, want) in cases {
             assert_eq!(buf.parse(line.as_bytes(), &t), Err(want), "{line}");
@@ -915,6 +924,17 @@ mod tests {
             buf.parse(empty.as_bytes(), &t),
             Err(Rejection::EmptyRevokedContext)
         );
+        for array in [r#"["x"]"#, "[]", r#"[{"userId":"u"}]"#] {
+            let listed = good.replace(r#"{"userId":"u"}"#, array);
+            assert_eq!(
+                buf.parse(listed.as_bytes(), &t),
+                Err(Rejection::WrongType {
+                    field: "data.revokedContext",
+                    expected: "an object",
+                }),
+                "{array}"
+            );
+        }
         let no_bearer = good.replace(r#","revokedByBearer":false"#, "");
         assert_eq!(
             buf.parse(no_bearer.as_bytes(), &t),
