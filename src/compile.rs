@@ -235,7 +235,10 @@ impl<'a> Compiler<'a> {
             compiled
         });
         let condition = self.condition(rule, correlation.as_ref());
-        let output = rule.output.as_ref().and_then(|o| self.template(&cx, o));
+        let output = rule
+            .output
+            .as_ref()
+            .and_then(|o| self.template(&cx, o, correlation.as_ref()));
         if self.diags.error_count() != errors_before {
             return None;
         }
@@ -365,8 +368,25 @@ impl<'a> Compiler<'a> {
         Some(expr)
     }
 
-    fn template(&mut self, cx: &RuleCx<'_>, output: &Spanned<String>) -> Option<Template> {
-        match template::parse(&output.value, &mut self.fields) {
+    fn template(
+        &mut self,
+        cx: &RuleCx<'_>,
+        output: &Spanned<String>,
+        correlation: Option<&Correlation>,
+    ) -> Option<Template> {
+        // Group-by names that are aliases, not the path of the field read.
+        let aliases: Vec<&str> = correlation
+            .map(|c| c.group_by.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|g| {
+                g.fields
+                    .iter()
+                    .any(|f| self.fields.get(&g.name) != Some(*f))
+            })
+            .map(|g| g.name.as_str())
+            .collect();
+        match template::parse(&output.value, &mut self.fields, &aliases) {
             Ok((template, uses)) => {
                 for u in uses {
                     self.check_field(cx, &u.path, output.span.shifted(u.offset));

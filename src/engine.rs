@@ -508,7 +508,12 @@ fn correlation_finding(
         "network" => fire.network.clone(),
         "mean" => fire.mean.map(|m| m.to_string()),
         "stddev" => fire.stddev.map(|s| s.to_string()),
-        _ => None,
+        group => correlation
+            .group_by
+            .iter()
+            .zip(key.values())
+            .find(|(g, _)| g.name == group)
+            .map(|(_, value)| value.into_owned()),
     });
     Finding {
         rule: rule.id.clone(),

@@ -581,7 +581,8 @@ pub(crate) fn render_fields(rule: &Rule, event: &EventBuf) -> Vec<String> {
 }
 
 /// Assembles a rule's message (or its title) from the rendered field
-/// placeholders; `special` supplies the finding's own placeholders.
+/// placeholders; `special` supplies the finding's own placeholders and
+/// group values by name.
 pub(crate) fn assemble(
     rule: &Rule,
     fields: &[String],
@@ -602,6 +603,7 @@ pub(crate) fn assemble(
                 "severity" => message.push_str(rule.severity.name()),
                 other => message.push_str(&special(other).unwrap_or_default()),
             },
+            Part::Group(name) => message.push_str(&special(name).unwrap_or_default()),
         }
     }
     message

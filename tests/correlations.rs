@@ -895,7 +895,7 @@ correlation:
   group-by: [tenantid, user]
   timespan: {timespan}
 {extra}
-output: "{{{{count}}}} steps for {{{{data.resourceOwner}}}} within {{{{timespan}}}}"
+output: "{{{{count}}}} steps for {{{{data.resourceOwner}}}} ({{{{user}}}}) within {{{{timespan}}}}"
 "#
     )
 }
@@ -917,7 +917,8 @@ fn ordered_alias_joins_a_revoke_with_a_later_issue() {
     assert_eq!(group(f), [("tenantid", "t1"), ("user", "u1")]);
     assert_eq!(window(f), ("2026-03-07T10:00:00Z", "2026-03-07T10:30:00Z"));
     assert_eq!(f.time.as_deref(), Some("2026-03-07T10:30:00Z"));
-    assert_eq!(f.message, "2 steps for u1 within 1h");
+    // `user` is a group-by alias: its value in the group.
+    assert_eq!(f.message, "2 steps for u1 (u1) within 1h");
 }
 
 #[test]

@@ -18,6 +18,9 @@ pub enum Part {
     Field(FieldId),
     /// A property of the finding, one of [`SPECIALS`].
     Special(&'static str),
+    /// A `group-by` alias of the rule's correlation: its value in the
+    /// finding's group.
+    Group(String),
 }
 
 /// A parsed template.
@@ -45,10 +48,12 @@ pub struct FieldUse {
     pub offset: usize,
 }
 
-/// Parses `text`, interning the field paths it names.
+/// Parses `text`, interning the field paths it names; a name in `groups`
+/// (the correlation's `group-by` aliases) is a group value, not a field.
 pub fn parse(
     text: &str,
     fields: &mut FieldTable,
+    groups: &[&str],
 ) -> Result<(Template, Vec<FieldUse>), TemplateError> {
     let mut parts = Vec::new();
     let mut uses = Vec::new();
@@ -75,6 +80,7 @@ pub fn parse(
         }
         match SPECIALS.iter().find(|s| **s == name) {
             Some(special) => parts.push(Part::Special(special)),
+            None if groups.contains(&name) => parts.push(Part::Group(name.to_owned())),
             None => {
                 parts.push(Part::Field(fields.intern(name)));
                 uses.push(FieldUse {
@@ -103,6 +109,7 @@ mod tests {
         let (t, uses) = parse(
             "client {{data.issuedToClientId}} made {{ count }}",
             &mut fields,
+            &[],
         )
         .unwrap();
         let client = fields.get("data.issuedToClientId").unwrap();
@@ -121,7 +128,7 @@ mod tests {
     #[test]
     fn reports_unclosed_placeholders() {
         let mut fields = FieldTable::default();
-        assert_eq!(parse("ab {{x", &mut fields).unwrap_err().offset, 3);
-        assert!(parse("{{ }}", &mut fields).is_err());
+        assert_eq!(parse("ab {{x", &mut fields, &[]).unwrap_err().offset, 3);
+        assert!(parse("{{ }}", &mut fields, &[]).is_err());
     }
 }
