@@ -393,7 +393,7 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
             let count = events.len() as u64;
             if threshold.holds(count) {
                 let start = events.front().map(|(t, _)| *t);
-                let ids = evidence(events.iter().map(|(_, id)| id));
+                let ids = evidence(events);
                 events.clear();
                 Some(Fire {
                     count,
@@ -620,9 +620,15 @@ fn threshold_window(threshold: &crate::correlation::Threshold) -> usize {
     })
 }
 
-fn evidence<'a>(ids: impl Iterator<Item = &'a EventId>) -> Vec<String> {
-    ids.take(MAX_EVIDENCE)
-        .map(|id| id.as_str().to_owned())
+/// The ids of the counted events, capped: the first ones and, always, the
+/// last, the event that completed the finding.
+fn evidence(events: &VecDeque<(Timestamp, EventId)>) -> Vec<String> {
+    let last = events.len().saturating_sub(1);
+    events
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i + 1 < MAX_EVIDENCE || i == last)
+        .map(|(_, (_, id))| id.as_str().to_owned())
         .collect()
 }
 

@@ -639,6 +639,8 @@ fn event_count_evidence_is_capped_at_twenty() {
     assert_eq!(findings[0].count, 25);
     assert_eq!(findings[0].events.len(), 20);
     assert_eq!(findings[0].events[0], "e0");
+    assert_eq!(findings[0].events[18], "e18");
+    assert_eq!(findings[0].events[19], "e24", "the completing event");
 }
 
 // ---------------------------------------------------------------------------
