@@ -14,7 +14,7 @@ use crate::event::EventKind;
 use crate::fields::FieldTable;
 use crate::loader;
 use crate::matcher::{Bound, Check, Cmp, EqSet, FieldTest, Pattern, Quantifier, RefOp};
-use crate::rule::ast::{self, FieldTestAst, FileAst, ListAst, RuleAst, Spanned};
+use crate::rule::ast::{self, FieldTestAst, FileAst, ListAst, Located, RuleAst, Spanned};
 use crate::rule::condition::{self, Expr};
 use crate::rule::template::{self, Template};
 use crate::ruleset::{CompileError, EventFilter, Rule, RuleSet, Selection, Source};
@@ -49,7 +49,7 @@ pub fn read_sources(sources: &[Source], diags: &mut Diagnostics) -> Vec<FileAst>
         .iter()
         .filter(|source| !loader::is_test_file(&source.name))
         .map(|source| match parse_source(source, diags) {
-            Some(documents) => ast::read_file(&source.name, &documents, diags),
+            Some(documents) => ast::read_file(&source.name, &source.text, &documents, diags),
             None => FileAst::default(),
         })
         .collect()
@@ -315,7 +315,7 @@ impl<'a> Compiler<'a> {
                     self.diags.error_with(
                         "E040",
                         &rule.file,
-                        text.span.shifted(e.offset),
+                        text.at(e.offset),
                         e.message,
                         e.suggestion,
                     );
@@ -371,7 +371,7 @@ impl<'a> Compiler<'a> {
     fn template(
         &mut self,
         cx: &RuleCx<'_>,
-        output: &Spanned<String>,
+        output: &Located,
         correlation: Option<&Correlation>,
     ) -> Option<Template> {
         // Group-by names that are aliases, not the path of the field read.
@@ -389,7 +389,7 @@ impl<'a> Compiler<'a> {
         match template::parse(&output.value, &mut self.fields, &aliases) {
             Ok((template, uses)) => {
                 for u in uses {
-                    self.check_field(cx, &u.path, output.span.shifted(u.offset));
+                    self.check_field(cx, &u.path, output.at(u.offset));
                 }
                 Some(template)
             }
@@ -397,7 +397,7 @@ impl<'a> Compiler<'a> {
                 self.diags.error(
                     "E050",
                     cx.file,
-                    output.span.shifted(e.offset),
+                    output.at(e.offset),
                     format!("output: {}", e.message),
                 );
                 None

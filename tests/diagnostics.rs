@@ -149,6 +149,11 @@ const CASES: &[Case] = &[
         points_at: &["{}\n", "- {}\n", "[]\n"],
     },
     Case {
+        name: "multiline_condition",
+        path: "multiline_condition.yaml",
+        points_at: &["privat\n", "publc)\n", "{{originip\n"],
+    },
+    Case {
         name: "exists_not_boolean",
         path: "exists_not_boolean.yaml",
         points_at: &["yes\n"],

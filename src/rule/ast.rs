@@ -15,6 +15,27 @@ pub struct Spanned<T> {
     pub span: Span,
 }
 
+/// Text written in a rule, with where each of its characters stands, for
+/// errors found inside it (a condition, an output template) that may be
+/// written over several lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    /// The text.
+    pub value: String,
+    /// Where its first character stands.
+    pub span: Span,
+    /// Where each source line of it starts, when it takes several (see
+    /// [`crate::yaml::scalar_lines`]).
+    pub lines: Vec<(usize, Span)>,
+}
+
+impl Located {
+    /// Where the character at `offset` (in characters) stands.
+    pub fn at(&self, offset: usize) -> Span {
+        crate::yaml::position_in(self.span, &self.lines, offset)
+    }
+}
+
 /// Finding severities, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -98,13 +119,13 @@ pub struct RuleAst {
     /// The named selections of `match`.
     pub selections: Vec<SelectionAst>,
     /// The `match.condition` expression, if written.
-    pub condition: Option<Spanned<String>>,
+    pub condition: Option<Located>,
     /// The `correlation` block, kept as written.
     pub correlation: Option<Node>,
     /// The `suppress` duration.
     pub suppress: Option<Duration>,
     /// The `output` message template.
-    pub output: Option<Spanned<String>>,
+    pub output: Option<Located>,
     /// Known false positives, for the catalogue.
     pub falsepositives: Vec<String>,
     /// The `tests` block, kept as written.
@@ -160,10 +181,14 @@ const RULE_KEYS: &[&str] = &[
 const LIST_KEYS: &[&str] = &["kind", "name", "items", "description"];
 
 /// Reads the documents of one file, reporting every problem found.
-pub fn read_file(file: &str, documents: &[Node], diags: &mut Diagnostics) -> FileAst {
+pub fn read_file(file: &str, source: &str, documents: &[Node], diags: &mut Diagnostics) -> FileAst {
     let mut ast = FileAst::default();
     for doc in documents {
-        let mut reader = Reader { file, diags };
+        let mut reader = Reader {
+            file,
+            source,
+            diags,
+        };
         let doc = &Node {
             span: doc
                 .as_map()
@@ -208,6 +233,7 @@ pub fn read_file(file: &str, documents: &[Node], diags: &mut Diagnostics) -> Fil
 
 struct Reader<'a> {
     file: &'a str,
+    source: &'a str,
     diags: &'a mut Diagnostics,
 }
 
@@ -342,12 +368,9 @@ impl Reader<'_> {
         let suppress = doc
             .get("suppress")
             .and_then(|n| self.duration(n, "suppress"));
-        let output = doc.get("output").and_then(|n| {
-            self.string(n, "output").map(|value| Spanned {
-                value,
-                span: text_start(n),
-            })
-        });
+        let output = doc
+            .get("output")
+            .and_then(|n| self.string(n, "output").map(|value| self.located(value, n)));
         let (selections, condition) = match self.required(doc, "match") {
             Some(m) => self.match_block(m),
             None => (Vec::new(), None),
@@ -404,7 +427,15 @@ impl Reader<'_> {
         }
     }
 
-    fn match_block(&mut self, node: &Node) -> (Vec<SelectionAst>, Option<Spanned<String>>) {
+    fn located(&self, value: String, node: &Node) -> Located {
+        Located {
+            value,
+            span: text_start(node),
+            lines: crate::yaml::scalar_lines(self.source, node),
+        }
+    }
+
+    fn match_block(&mut self, node: &Node) -> (Vec<SelectionAst>, Option<Located>) {
         let Some(entries) = node.as_map() else {
             self.error(
                 "E008",
@@ -419,10 +450,9 @@ impl Reader<'_> {
         for (key, value) in entries {
             let name = key.as_str().unwrap_or_default();
             if name == "condition" {
-                condition = self.string(value, "condition").map(|value_text| Spanned {
-                    value: value_text,
-                    span: text_start(value),
-                });
+                condition = self
+                    .string(value, "condition")
+                    .map(|text| self.located(text, value));
                 continue;
             }
             named = true;
