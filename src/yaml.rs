@@ -212,100 +212,108 @@ pub fn parse_documents(source: &str) -> Result<Vec<Node>, YamlError> {
     TreeBuilder::default().run(source)
 }
 
-/// Where a scalar written over several source lines stands: for the first
-/// character of the value on each line, (its character offset in the value,
-/// its position). Empty when the scalar takes one line, or when its value
-/// cannot be followed through the source (escapes in quoted text); a
-/// position is then its start shifted by the offset.
-pub fn scalar_lines(source: &str, node: &Node) -> Vec<(usize, Span)> {
-    let NodeKind::Scalar { text, plain } = &node.kind else {
-        return Vec::new();
-    };
-    let Some(start) = byte_at(source, node.span) else {
-        return Vec::new();
-    };
-    let mut cursor = source[start..].chars().peekable();
-    let mut at = node.span;
-    if !plain {
-        match cursor.peek() {
-            // A block scalar starts on the line after its indicator.
-            Some('|' | '>') => {
-                for c in cursor.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-                at = Span {
-                    line: at.line.saturating_add(1),
-                    col: 1,
-                };
-            }
-            Some('"' | '\'') => {
-                cursor.next();
-                at = at.shifted(1);
-            }
-            _ => {}
-        }
+/// A source text with the start of each of its lines, to find where
+/// positions are.
+#[derive(Debug)]
+pub struct SourceText<'a> {
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> SourceText<'a> {
+    /// Indexes the lines of `text`.
+    pub fn new(text: &'a str) -> SourceText<'a> {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        SourceText { text, line_starts }
     }
-    let mut lines: Vec<(usize, Span)> = Vec::new();
-    for (offset, wanted) in text.chars().enumerate() {
-        if wanted.is_whitespace() {
-            continue;
-        }
-        loop {
-            let Some(found) = cursor.next() else {
-                return Vec::new();
-            };
-            if found == wanted {
-                if lines.last().is_none_or(|(_, span)| span.line != at.line) {
-                    lines.push((offset, at));
-                }
-                at = at.shifted(1);
-                break;
-            }
-            match found {
-                '\n' => {
+
+    /// Where a scalar written over several source lines stands: for the
+    /// first character of the value on each line, (its character offset in
+    /// the value, its position). Empty when the scalar takes one line, or
+    /// when its value cannot be followed through the source (escapes in
+    /// quoted text); a position is then its start shifted by the offset.
+    pub fn scalar_lines(&self, node: &Node) -> Vec<(usize, Span)> {
+        let NodeKind::Scalar { text, plain } = &node.kind else {
+            return Vec::new();
+        };
+        let Some(start) = self.byte_at(node.span) else {
+            return Vec::new();
+        };
+        let mut cursor = self.text[start..].chars().peekable();
+        let mut at = node.span;
+        if !plain {
+            match cursor.peek() {
+                // A block scalar starts on the line after its indicator.
+                Some('|' | '>') => {
+                    for c in cursor.by_ref() {
+                        if c == '\n' {
+                            break;
+                        }
+                    }
                     at = Span {
                         line: at.line.saturating_add(1),
                         col: 1,
-                    }
+                    };
                 }
-                ' ' | '\t' | '\r' => at = at.shifted(1),
-                _ => return Vec::new(),
+                Some('"' | '\'') => {
+                    cursor.next();
+                    at = at.shifted(1);
+                }
+                _ => {}
             }
         }
+        let mut lines: Vec<(usize, Span)> = Vec::new();
+        for (offset, wanted) in text.chars().enumerate() {
+            if wanted.is_whitespace() {
+                continue;
+            }
+            loop {
+                let Some(found) = cursor.next() else {
+                    return Vec::new();
+                };
+                if found == wanted {
+                    if lines.last().is_none_or(|(_, span)| span.line != at.line) {
+                        lines.push((offset, at));
+                    }
+                    at = at.shifted(1);
+                    break;
+                }
+                match found {
+                    '\n' => {
+                        at = Span {
+                            line: at.line.saturating_add(1),
+                            col: 1,
+                        }
+                    }
+                    ' ' | '\t' | '\r' => at = at.shifted(1),
+                    _ => return Vec::new(),
+                }
+            }
+        }
+        if lines.len() < 2 {
+            lines.clear();
+        }
+        lines
     }
-    if lines.len() < 2 {
-        lines.clear();
+
+    /// The byte offset of a position.
+    fn byte_at(&self, span: Span) -> Option<usize> {
+        let line_start = *self.line_starts.get((span.line as usize).checked_sub(1)?)?;
+        let col = (span.col as usize).checked_sub(1)?;
+        let rest = &self.text[line_start..];
+        Some(line_start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i))
     }
-    lines
 }
 
 /// The position `offset` characters into a scalar's value, from its start
-/// and its [`scalar_lines`].
+/// and its [`SourceText::scalar_lines`].
 pub fn position_in(start: Span, lines: &[(usize, Span)], offset: usize) -> Span {
     match lines.iter().rev().find(|(first, _)| *first <= offset) {
         Some(&(first, span)) => span.shifted(offset - first),
         None => start.shifted(offset),
     }
-}
-
-/// The byte offset of a position in `source`.
-fn byte_at(source: &str, span: Span) -> Option<usize> {
-    let line_start = if span.line <= 1 {
-        0
-    } else {
-        source
-            .match_indices('\n')
-            .nth(span.line as usize - 2)
-            .map(|(i, _)| i + 1)?
-    };
-    let col = (span.col as usize).checked_sub(1)?;
-    let within = source[line_start..]
-        .char_indices()
-        .nth(col)
-        .map_or(source.len() - line_start, |(i, _)| i);
-    Some(line_start + within)
 }
 
 /// The line and column of byte `at` of `source`.
@@ -547,7 +555,8 @@ mod tests {
     fn scalars_over_several_lines_are_followed_through_the_source() {
         let source = "a: one\n  two\nb: >-\n    x y\n    z\nc: \"p\\tq\n  r\"\nd: one two\n";
         let docs = parse_documents(source).unwrap();
-        let lines = |key: &str| scalar_lines(source, docs[0].get(key).unwrap());
+        let text = SourceText::new(source);
+        let lines = |key: &str| text.scalar_lines(docs[0].get(key).unwrap());
         let at = |line, col| Span { line, col };
         assert_eq!(lines("a"), [(0, at(1, 4)), (4, at(2, 3))]);
         assert_eq!(lines("b"), [(0, at(4, 5)), (4, at(5, 5))]);

@@ -4,7 +4,7 @@
 
 use crate::diag::{Diagnostics, suggest};
 use crate::time::Span as Duration;
-use crate::yaml::{Node, NodeKind, ScalarValue, Span};
+use crate::yaml::{Node, NodeKind, ScalarValue, SourceText, Span};
 
 /// A value with the position it was written at.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +25,7 @@ pub struct Located {
     /// Where its first character stands.
     pub span: Span,
     /// Where each source line of it starts, when it takes several (see
-    /// [`crate::yaml::scalar_lines`]).
+    /// [`SourceText::scalar_lines`]).
     pub lines: Vec<(usize, Span)>,
 }
 
@@ -183,10 +183,11 @@ const LIST_KEYS: &[&str] = &["kind", "name", "items", "description"];
 /// Reads the documents of one file, reporting every problem found.
 pub fn read_file(file: &str, source: &str, documents: &[Node], diags: &mut Diagnostics) -> FileAst {
     let mut ast = FileAst::default();
+    let source = SourceText::new(source);
     for doc in documents {
         let mut reader = Reader {
             file,
-            source,
+            source: &source,
             diags,
         };
         let doc = &Node {
@@ -233,7 +234,7 @@ pub fn read_file(file: &str, source: &str, documents: &[Node], diags: &mut Diagn
 
 struct Reader<'a> {
     file: &'a str,
-    source: &'a str,
+    source: &'a SourceText<'a>,
     diags: &'a mut Diagnostics,
 }
 
@@ -431,7 +432,7 @@ impl Reader<'_> {
         Located {
             value,
             span: text_start(node),
-            lines: crate::yaml::scalar_lines(self.source, node),
+            lines: self.source.scalar_lines(node),
         }
     }
 
