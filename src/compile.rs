@@ -10,7 +10,7 @@ use regex::RegexBuilder;
 
 use crate::correlation::{self, Correlation};
 use crate::diag::{Diagnostics, suggest};
-use crate::event::EventKind;
+use crate::event::{EventKind, shorten};
 use crate::fields::FieldTable;
 use crate::loader;
 use crate::matcher::{Bound, Check, Cmp, EqSet, FieldTest, Pattern, Quantifier, RefOp};
@@ -750,7 +750,7 @@ impl<'a> Compiler<'a> {
                         "E025",
                         cx.file,
                         l.span,
-                        format!("bad regex '{text}': {detail}"),
+                        format!("bad regex '{}': {detail}", shorten(text)),
                     );
                     return None;
                 }
@@ -762,7 +762,7 @@ impl<'a> Compiler<'a> {
                             "E026",
                             cx.file,
                             l.span,
-                            format!("bad CIDR '{text}': expected an address or network such as 10.0.0.0/8 or 2001:db8::/32"),
+                            format!("bad CIDR '{}': expected an address or network such as 10.0.0.0/8 or 2001:db8::/32", shorten(text)),
                         );
                     return None;
                 }
@@ -780,7 +780,7 @@ impl<'a> Compiler<'a> {
                             "E027",
                             cx.file,
                             l.span,
-                            format!("'{text}' is not a number or an RFC 3339 time"),
+                            format!("'{}' is not a number or an RFC 3339 time", shorten(text)),
                         );
                         return None;
                     }
