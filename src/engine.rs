@@ -47,6 +47,12 @@ pub struct Options {
     /// Most events waiting in the reorder buffer; past it the oldest are
     /// applied early.
     pub max_pending: usize,
+    /// How far ahead of the stream's time one event may move it. An event
+    /// further ahead waits for the next one: if that is far ahead too, the
+    /// stream moved on; if not, the first was an outlier (a skewed clock)
+    /// and is matched by stateless rules only, so that it cannot make every
+    /// later event late.
+    pub max_ahead: Span,
 }
 
 impl Default for Options {
@@ -57,6 +63,7 @@ impl Default for Options {
             lateness: Span(5 * 60_000_000),
             max_groups: 100_000,
             max_pending: 1_000_000,
+            max_ahead: Span(86_400_000_000),
         }
     }
 }
@@ -94,6 +101,9 @@ pub struct Stats {
     pub late: u64,
     /// Accepted events without any time: matched by stateless rules only.
     pub untimed: u64,
+    /// Accepted events further ahead of the stream than `max_ahead` that
+    /// the next event did not follow: matched by stateless rules only.
+    pub ahead: u64,
     /// Events applied before their lateness ran out because the reorder
     /// buffer was full.
     pub forced: u64,
@@ -151,6 +161,9 @@ pub struct Engine {
     /// before the state was saved): windows already hold events up to it,
     /// so an event before it is late, whatever the lateness.
     applied_through: Option<Timestamp>,
+    /// An event further ahead than `max_ahead`, until the next event (or
+    /// the clock of [`Engine::advance_to`]) shows whether the stream moved.
+    ahead: Option<(Timestamp, Contribution)>,
     states: Vec<RuleState>,
     /// Per rule and group: the recent suppressions, as (finding time, end).
     suppressed: foldhash::HashMap<(usize, GroupKey), Vec<(Timestamp, Timestamp)>>,
@@ -186,6 +199,7 @@ impl Engine {
             arrivals: 0,
             max_time: None,
             applied_through: None,
+            ahead: None,
             suppressed: foldhash::HashMap::default(),
             next_suppression_sweep: 1024,
             stats: Stats {
@@ -262,6 +276,7 @@ impl Engine {
     /// of the input, or before saving state). An event that arrives later
     /// with a time before the latest one seen is then late.
     pub fn finish(&mut self, out: &mut Vec<Finding>) {
+        self.settle_ahead(None, out);
         while let Some(((time, _), contribution)) = self.pending.pop_first() {
             self.apply(time, contribution, out);
         }
@@ -276,6 +291,7 @@ impl Engine {
             return;
         }
         self.max_time = Some(now);
+        self.settle_ahead(Some(now), out);
         self.schedule_release(out);
     }
 
@@ -352,6 +368,43 @@ impl Engine {
             self.apply_now(None, contribution.items, out);
             return;
         };
+        self.settle_ahead(Some(time), out);
+        // The first event of a stream is held too: nothing shows yet
+        // whether its clock is right.
+        let far_ahead = self
+            .max_time
+            .is_none_or(|clock| time > clock.plus(self.options.max_ahead));
+        if far_ahead {
+            self.ahead = Some((time, contribution));
+            return;
+        }
+        self.admit(time, contribution, out);
+    }
+
+    /// Decides on the held event, if any, now that an event at `next` (or
+    /// the clock) came: one not far behind it shows that the stream moved
+    /// on, and the held event is scheduled; one far behind it shows an
+    /// outlier, matched by stateless rules only. With no next event, it is
+    /// an outlier, unless the stream has no time to compare it with.
+    fn settle_ahead(&mut self, next: Option<Timestamp>, out: &mut Vec<Finding>) {
+        let Some((time, contribution)) = self.ahead.take() else {
+            return;
+        };
+        let moved_on = match next {
+            Some(next) => next >= time.minus(self.options.max_ahead),
+            None => self.max_time.is_none(),
+        };
+        if moved_on {
+            self.admit(time, contribution, out);
+        } else {
+            self.stats.ahead += 1;
+            self.apply_now(Some(time), contribution.items, out);
+        }
+    }
+
+    /// Schedules a timed event that is not far ahead: late, or into the
+    /// reorder buffer.
+    fn admit(&mut self, time: Timestamp, contribution: Contribution, out: &mut Vec<Finding>) {
         if self.watermark().is_some_and(|w| time < w) {
             self.stats.late += 1;
             self.apply_now(Some(time), contribution.items, out);

@@ -461,6 +461,79 @@ fn event_count_suppress_silences_the_same_group_only() {
 }
 
 #[test]
+fn one_event_far_ahead_of_the_stream_does_not_make_the_rest_late() {
+    // A skewed clock dates one event decades ahead; the burst around it is
+    // still found, and the outlier is counted.
+    let yaml = event_count("{gte: 3}", "");
+    let mut engine = engine(&yaml);
+    let findings = feed(
+        &mut engine,
+        &[
+            Ev::issued("e1", &t("10:00:00")),
+            Ev::issued("skewed", "2099-01-01T00:00:00Z"),
+            Ev::issued("e2", &t("10:01:00")),
+            Ev::issued("e3", &t("10:02:00")),
+        ],
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(ids(&findings[0]), ["e1", "e2", "e3"]);
+    assert_eq!((engine.stats().ahead, engine.stats().late), (1, 0));
+
+    // Nothing follows it: still an outlier, and the stream time stays.
+    let mut engine = engine_after(&yaml, &[Ev::issued("e1", &t("10:00:00"))]);
+    let mut findings = Vec::new();
+    let skewed = Ev::issued("skewed", "2099-01-01T00:00:00Z").line();
+    engine.process(skewed.as_bytes(), &mut findings).unwrap();
+    engine.finish(&mut findings);
+    assert_eq!(engine.stats().ahead, 1);
+    let later = feed(&mut engine, &burst("b", 600, 3));
+    assert_eq!(later.len(), 1, "{later:#?}");
+    assert_eq!(engine.stats().late, 0);
+}
+
+#[test]
+fn a_stream_that_moves_far_ahead_is_followed() {
+    // Two days without events, then a burst: the first event after the gap
+    // waits for the next, which shows the stream moved on.
+    let yaml = event_count("{gte: 3}", "");
+    let mut engine = engine(&yaml);
+    let findings = feed(
+        &mut engine,
+        &[
+            Ev::issued("e1", &t("10:00:00")),
+            Ev::issued("e2", "2026-03-09T10:00:00Z"),
+            Ev::issued("e3", "2026-03-09T10:01:00Z"),
+            Ev::issued("e4", "2026-03-09T10:02:00Z"),
+        ],
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(ids(&findings[0]), ["e2", "e3", "e4"]);
+    assert_eq!((engine.stats().ahead, engine.stats().late), (0, 0));
+}
+
+#[test]
+fn an_event_far_ahead_of_the_clock_is_an_outlier() {
+    // A live stream's clock (the wall clock) settles it without waiting.
+    let yaml = event_count("{gte: 1}", "");
+    let mut engine = engine(&yaml);
+    let mut findings = Vec::new();
+    let now = Timestamp::parse_rfc3339(&t("10:00:00")).unwrap();
+    engine.advance_to(now, &mut findings);
+    let skewed = Ev::issued("skewed", "2099-01-01T00:00:00Z").line();
+    engine.process(skewed.as_bytes(), &mut findings).unwrap();
+    engine.advance_to(now.plus(Span(1_000_000)), &mut findings);
+    assert_eq!(engine.stats().ahead, 1);
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+/// An engine for `yaml` that has applied `events` (and finished).
+fn engine_after(yaml: &str, events: &[Ev]) -> Engine {
+    let mut engine = engine(yaml);
+    feed(&mut engine, events);
+    engine
+}
+
+#[test]
 fn an_event_before_what_was_applied_and_saved_is_late() {
     // e1 and e3 were applied before the state was saved; e2, between them
     // and within the lateness, arrives after the restart. The saved window

@@ -38,6 +38,11 @@ pub struct RunArgs {
     /// evaluated as if in order (e.g. 5m, 30s, 0s).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = Span::parse_allowing_zero)]
     lateness: Span,
+    /// How far ahead of the stream's time one event may move it; an event
+    /// further ahead that the next event does not follow is an outlier,
+    /// matched by stateless rules only (e.g. 1d, 12h).
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = Span::parse)]
+    max_ahead: Span,
     /// Groups each correlation rule tracks unless it sets `max-groups`.
     #[arg(long, value_name = "N", default_value_t = Options::default().max_groups)]
     max_groups: usize,
@@ -69,6 +74,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         dedup_capacity: args.dedup_capacity,
         lateness: args.lateness,
         max_groups: args.max_groups,
+        max_ahead: args.max_ahead,
         ..Options::default()
     };
     let mut engine = Engine::with_options(Arc::new(rules), options);
@@ -274,6 +280,10 @@ fn summary(stats: &Stats) -> String {
         (
             stats.untimed,
             "events without a time were matched by stateless rules only",
+        ),
+        (
+            stats.ahead,
+            "events far ahead of the stream that the next event did not follow were matched by stateless rules only (--max-ahead)",
         ),
         (
             stats.forced,

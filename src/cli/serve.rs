@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// How far out of event-time order a delivery may arrive.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = Span::parse_allowing_zero)]
     lateness: Span,
+    /// How far ahead of the wall clock a delivery's time may be; one further
+    /// ahead is an outlier, matched by stateless rules only.
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = Span::parse)]
+    max_ahead: Span,
     /// Groups each correlation rule tracks unless it sets `max-groups`.
     #[arg(long, value_name = "N", default_value_t = Options::default().max_groups)]
     max_groups: usize,
@@ -78,6 +82,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             max_line_bytes: args.max_body_bytes,
             lateness: args.lateness,
             max_groups: args.max_groups,
+            max_ahead: args.max_ahead,
             ..Options::default()
         },
     };

@@ -122,6 +122,12 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE tokenwatch_late_events_total counter");
         let _ = writeln!(out, "tokenwatch_late_events_total {}", stats.late);
+        let _ = writeln!(
+            out,
+            "# HELP tokenwatch_ahead_events_total Accepted events far ahead of the stream's clock, matched by stateless rules only."
+        );
+        let _ = writeln!(out, "# TYPE tokenwatch_ahead_events_total counter");
+        let _ = writeln!(out, "tokenwatch_ahead_events_total {}", stats.ahead);
         let per_rule: [PerRule; 4] = [
             (
                 "tokenwatch_findings_total",
