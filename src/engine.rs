@@ -45,8 +45,11 @@ pub struct Options {
     /// Groups each correlation rule tracks unless it sets `max-groups`.
     pub max_groups: usize,
     /// Most events waiting in the reorder buffer; past it the oldest are
-    /// applied early.
+    /// applied early (and counted).
     pub max_pending: usize,
+    /// Most bytes the events waiting in the reorder buffer may hold; past
+    /// it the oldest are applied early (and counted).
+    pub max_pending_bytes: usize,
     /// How far ahead of the stream's time one event may move it. An event
     /// further ahead waits for the next one: if that is far ahead too, the
     /// stream moved on; if not, the first was an outlier (a skewed clock)
@@ -63,6 +66,7 @@ impl Default for Options {
             lateness: Span(5 * 60_000_000),
             max_groups: 100_000,
             max_pending: 1_000_000,
+            max_pending_bytes: 256 << 20,
             max_ahead: Span(86_400_000_000),
         }
     }
@@ -155,6 +159,8 @@ pub struct Engine {
     render_buf: EventBuf,
     dedup: Dedup,
     pending: ReorderBuffer<(Timestamp, u64), Contribution>,
+    /// What the contributions in `pending` hold, in bytes.
+    pending_bytes: usize,
     arrivals: u64,
     max_time: Option<Timestamp>,
     /// Time up to which [`Engine::finish`] applied everything (here or
@@ -196,6 +202,7 @@ impl Engine {
             render_buf: EventBuf::new(options.max_line_bytes),
             dedup: Dedup::new(options.dedup_capacity),
             pending: ReorderBuffer::default(),
+            pending_bytes: 0,
             arrivals: 0,
             max_time: None,
             applied_through: None,
@@ -277,7 +284,7 @@ impl Engine {
     /// with a time before the latest one seen is then late.
     pub fn finish(&mut self, out: &mut Vec<Finding>) {
         self.settle_ahead(None, out);
-        while let Some(((time, _), contribution)) = self.pending.pop_first() {
+        while let Some((time, contribution)) = self.pop_pending() {
             self.apply(time, contribution, out);
         }
         self.applied_through = self.max_time;
@@ -413,6 +420,7 @@ impl Engine {
         self.max_time = Some(self.max_time.map_or(time, |m| m.max(time)));
         if !contribution.items.is_empty() {
             self.arrivals += 1;
+            self.pending_bytes += contribution.heap_bytes();
             self.pending.insert((time, self.arrivals), contribution);
         }
         self.schedule_release(out);
@@ -424,20 +432,28 @@ impl Engine {
         let Some(watermark) = self.watermark() else {
             return;
         };
-        let max_pending = self.options.max_pending;
         while let Some((first, _)) = self.pending.first_key() {
             let due = first <= watermark;
-            if !due && self.pending.len() <= max_pending {
+            let within = self.pending.len() <= self.options.max_pending
+                && self.pending_bytes <= self.options.max_pending_bytes;
+            if !due && within {
                 break;
             }
             if !due {
                 self.stats.forced += 1;
             }
-            let Some(((time, _), contribution)) = self.pending.pop_first() else {
+            let Some((time, contribution)) = self.pop_pending() else {
                 break;
             };
             self.apply(time, contribution, out);
         }
+    }
+
+    /// Takes the earliest waiting event out of the reorder buffer.
+    fn pop_pending(&mut self) -> Option<(Timestamp, Contribution)> {
+        let ((time, _), contribution) = self.pending.pop_first()?;
+        self.pending_bytes -= contribution.heap_bytes();
+        Some((time, contribution))
     }
 
     /// Applies the stateless part of an event that cannot take part in

@@ -113,6 +113,19 @@ pub(crate) struct Contribution {
 }
 
 impl Contribution {
+    /// About how many bytes of memory the contribution holds, for bounding
+    /// what waits in the reorder buffer.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let items = self.items.capacity() * std::mem::size_of::<Item>();
+        let findings = self
+            .items
+            .iter()
+            .filter(|item| matches!(item, Item::Finding(..)))
+            .count()
+            * std::mem::size_of::<Finding>();
+        self.texts.line.capacity() + self.texts.text.capacity() + items + findings
+    }
+
     /// Empties the contribution, keeping its buffers.
     fn clear(&mut self) {
         self.items.clear();

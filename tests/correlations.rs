@@ -526,6 +526,36 @@ fn an_event_far_ahead_of_the_clock_is_an_outlier() {
     assert!(findings.is_empty(), "{findings:#?}");
 }
 
+#[test]
+fn the_reorder_buffer_is_bounded_in_bytes() {
+    let yaml = event_count("{gte: 3}", "");
+    let rules = Arc::new(RuleSet::from_yaml("r.yaml", &yaml).unwrap());
+    let options = |max_pending_bytes| Options {
+        lateness: Span(3_600_000_000),
+        max_pending_bytes,
+        ..Options::default()
+    };
+    let events = burst("e", 0, 3);
+    let mut roomy = Engine::with_options(rules.clone(), options(1 << 20));
+    let mut tight = Engine::with_options(rules, options(1));
+    let mut held = Vec::new();
+    for event in &events {
+        roomy.process(event.line().as_bytes(), &mut held).unwrap();
+    }
+    // An hour of lateness holds every event back, unless memory is short:
+    // then the oldest are applied at once, and counted.
+    assert!(held.is_empty());
+    assert_eq!(roomy.stats().forced, 0);
+    let mut applied = Vec::new();
+    for event in &events {
+        tight
+            .process(event.line().as_bytes(), &mut applied)
+            .unwrap();
+    }
+    assert_eq!(applied.len(), 1, "{applied:#?}");
+    assert_eq!(tight.stats().forced, 3);
+}
+
 /// An engine for `yaml` that has applied `events` (and finished).
 fn engine_after(yaml: &str, events: &[Ev]) -> Engine {
     let mut engine = engine(yaml);
