@@ -622,16 +622,45 @@ pub(crate) fn assemble(
     message
 }
 
+/// Longest text value kept whole in a group key or a counted value; a
+/// longer one is shortened (see [`write_text`]), so that a group's memory
+/// does not grow with the values an event brings.
+const MAX_VALUE_BYTES: usize = 256;
+
+/// Bytes of a shortened value kept as they are.
+const SHORTENED_PREFIX: usize = 200;
+
 /// Writes the text form of an event value.
 fn write_value(out: &mut impl std::fmt::Write, value: Value<'_>) {
     let _ = match value {
-        Value::Str(s) => out.write_str(s),
+        Value::Str(s) => write_text(out, s),
         Value::Int(n) => write!(out, "{n}"),
         Value::UInt(n) => write!(out, "{n}"),
         Value::Float(n) => write!(out, "{n}"),
         Value::Bool(b) => write!(out, "{b}"),
         Value::Null | Value::Object | Value::Array => Ok(()),
     };
+}
+
+/// Writes a text, or, past [`MAX_VALUE_BYTES`], its first
+/// [`SHORTENED_PREFIX`] bytes, `…` and the SHA-256 of the whole (128 bits in
+/// hex): values that differ stay apart, and the same value is shortened the
+/// same way in every run and saved state.
+fn write_text(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    use sha2::{Digest, Sha256};
+    if text.len() <= MAX_VALUE_BYTES {
+        return out.write_str(text);
+    }
+    let mut cut = SHORTENED_PREFIX;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    out.write_str(&text[..cut])?;
+    out.write_char('…')?;
+    for byte in &Sha256::digest(text.as_bytes())[..16] {
+        write!(out, "{byte:02x}")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -656,6 +685,22 @@ mod tests {
                 format!("{}/{}", network.network(), network.prefix())
             );
         }
+    }
+
+    #[test]
+    fn long_values_are_shortened_apart() {
+        let long = |last: char| format!("{}{last}", "é".repeat(200));
+        let written = |text: &str| {
+            let mut out = String::new();
+            write_text(&mut out, text).unwrap();
+            out
+        };
+        assert_eq!(written("short"), "short");
+        let (a, b) = (written(&long('a')), written(&long('b')));
+        assert_ne!(a, b);
+        assert_eq!(a, written(&long('a')));
+        assert!(a.len() <= MAX_VALUE_BYTES, "{}", a.len());
+        assert!(a.starts_with(&"é".repeat(100)) && a.contains('…'), "{a}");
     }
 
     #[test]

@@ -670,6 +670,25 @@ fn event_count_groups_are_isolated_by_tenant_and_client() {
 }
 
 #[test]
+fn long_group_values_are_shortened_but_kept_apart() {
+    // Two clients whose 2,000-byte ids differ only in their last byte.
+    let rules = event_count("{gte: 2}", "");
+    let client = |last: char| format!("{}{last}", "x".repeat(2000));
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("a1", &t("10:00:00")).client(&client('a')),
+            Ev::issued("b1", &t("10:00:10")).client(&client('b')),
+            Ev::issued("a2", &t("10:00:20")).client(&client('a')),
+        ],
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(ids(&findings[0]), ["a1", "a2"]);
+    let shown = group(&findings[0])[1].1;
+    assert!(shown.len() <= 256 && shown.starts_with("xxxx") && shown.contains('…'));
+}
+
+#[test]
 fn event_count_without_group_by_has_one_group() {
     let rules = r#"
 id: all-tokens
