@@ -391,16 +391,14 @@ impl Engine {
     /// Decides on the held event, if any, now that an event at `next` (or
     /// the clock) came: one not far behind it shows that the stream moved
     /// on, and the held event is scheduled; one far behind it shows an
-    /// outlier, matched by stateless rules only. With no next event, it is
-    /// an outlier, unless the stream has no time to compare it with.
+    /// outlier, matched by stateless rules only. At the end of the stream
+    /// (`None`) nothing shows it wrong, and it is scheduled: the last event
+    /// after a long quiet spell is evaluated whole.
     fn settle_ahead(&mut self, next: Option<Timestamp>, out: &mut Vec<Finding>) {
         let Some((time, contribution)) = self.ahead.take() else {
             return;
         };
-        let moved_on = match next {
-            Some(next) => next >= time.minus(self.options.max_ahead),
-            None => self.max_time.is_none(),
-        };
+        let moved_on = next.is_none_or(|next| next >= time.minus(self.options.max_ahead));
         if moved_on {
             self.admit(time, contribution, out);
         } else {
