@@ -290,6 +290,22 @@ fn state_survives_a_restart_and_completes_a_window() {
     second.stop();
 }
 
+#[test]
+fn a_half_sent_request_does_not_hold_up_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let server = Server::start(&["--state", state.to_str().unwrap()]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&address).expect("connects");
+    slow.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\n")
+        .expect("sends part of a request");
+    let started = Instant::now();
+    server.stop();
+    assert!(started.elapsed() < Duration::from_secs(25));
+    assert!(state.exists(), "state saved");
+    drop(slow);
+}
+
 /// A webhook receiver that answers 500 to the first `failures` requests and
 /// 200 after; it reports each body it receives.
 fn receiver(failures: usize) -> (String, mpsc::Receiver<String>) {

@@ -76,7 +76,15 @@ impl std::fmt::Debug for RuleLoader {
 enum Command {
     Event(Bytes, oneshot::Sender<Verdict>),
     Reload(oneshot::Sender<Result<usize, String>>),
+    /// Connections outlived the shutdown's grace: stop without waiting for
+    /// them.
+    Stop,
 }
+
+/// How long open connections may take to finish after a shutdown signal;
+/// one still open then (a client sending a request slowly) is dropped, so
+/// that the reorder buffer is applied and the state saved in time.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The engine's answer to a delivery.
 enum Verdict {
@@ -140,6 +148,7 @@ pub async fn serve(
             }
         })
     };
+    let stopper = commands.clone();
     let app_state = AppState {
         commands,
         secret: Arc::new(config.secret.clone()),
@@ -154,13 +163,31 @@ pub async fn serve(
         .with_state(app_state);
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, "listening on {address}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("server: {e}"))?;
-    // With the router and the reload forwarder gone, no command sender is
-    // left: the engine task sees its inbox close, applies what waits,
-    // saves and flushes.
+    let (signalled, on_signal) = oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    };
+    let grace_over = async {
+        match on_signal.await {
+            Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    tokio::select! {
+        served = std::future::IntoFuture::into_future(server) => {
+            served.map_err(|e| format!("server: {e}"))?;
+        }
+        () = grace_over => {
+            tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after the signal are dropped");
+            let _ = stopper.send(Command::Stop).await;
+        }
+    }
+    // With the router, the reload forwarder and the stopper gone, no
+    // command sender is left: the engine task sees its inbox close,
+    // applies what waits, saves and flushes.
+    drop(stopper);
     reloader.abort();
     let _ = reloader.await;
     worker.await.map_err(|e| format!("engine task: {e}"))?
@@ -199,7 +226,7 @@ async fn run_engine(
                 Some(Command::Reload(reply)) => {
                     let _ = reply.send(reload(&mut engine, &config, &metrics, &mut findings));
                 }
-                None => break,
+                Some(Command::Stop) | None => break,
             },
             _ = tick.tick() => {
                 engine.advance_to(Timestamp(now_micros()), &mut findings);
