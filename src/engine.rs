@@ -50,6 +50,11 @@ pub struct Options {
     /// Most bytes the events waiting in the reorder buffer may hold; past
     /// it the oldest are applied early (and counted).
     pub max_pending_bytes: usize,
+    /// Write stateless findings as soon as their event is scheduled, instead
+    /// of in event-time order once the lateness has passed: for a live
+    /// service, where an alert should not wait and arrival order is not
+    /// reproducible anyway.
+    pub stateless_at_once: bool,
     /// How far ahead of the stream's time one event may move it. An event
     /// further ahead waits for the next one: if that is far ahead too, the
     /// stream moved on; if not, the first was an outlier (a skewed clock)
@@ -68,6 +73,7 @@ impl Default for Options {
             max_pending: 1_000_000,
             max_pending_bytes: 256 << 20,
             max_ahead: Span(86_400_000_000),
+            stateless_at_once: false,
         }
     }
 }
@@ -409,13 +415,23 @@ impl Engine {
 
     /// Schedules a timed event that is not far ahead: late, or into the
     /// reorder buffer.
-    fn admit(&mut self, time: Timestamp, contribution: Contribution, out: &mut Vec<Finding>) {
+    fn admit(&mut self, time: Timestamp, mut contribution: Contribution, out: &mut Vec<Finding>) {
         if self.watermark().is_some_and(|w| time < w) {
             self.stats.late += 1;
             self.apply_now(Some(time), contribution.items, out);
             return;
         }
         self.max_time = Some(self.max_time.map_or(time, |m| m.max(time)));
+        if self.options.stateless_at_once {
+            for item in std::mem::take(&mut contribution.items) {
+                match item {
+                    Item::Finding(rule, finding) => {
+                        self.emit(rule, GroupKey::default(), Some(time), *finding, out);
+                    }
+                    hit => contribution.items.push(hit),
+                }
+            }
+        }
         if !contribution.items.is_empty() {
             self.arrivals += 1;
             self.pending_bytes += contribution.heap_bytes();

@@ -291,6 +291,31 @@ fn state_survives_a_restart_and_completes_a_window() {
 }
 
 #[test]
+fn a_stateless_finding_is_written_without_waiting_for_the_lateness() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "grant.yaml",
+        "id: impersonation\ntitle: Impersonation\nseverity: high\nmatch:\n  s:\n    data.grantType: urn:qlik:oauth:user-impersonation\n",
+    );
+    let output = dir.path().join("findings.ndjson");
+    // The default lateness of five minutes holds correlation input back;
+    // a stateless finding is written at once.
+    let server = Server::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    let now = Timestamp(chrono::Utc::now().timestamp_micros()).to_rfc3339();
+    assert_eq!(server.deliver(&issued("e1", &now, IMPERSONATION)).0, 200);
+    wait_for("the finding", || {
+        std::fs::read_to_string(&output).is_ok_and(|t| t.contains(r#""rule":"impersonation""#))
+    });
+    server.stop();
+}
+
+#[test]
 fn a_half_sent_request_does_not_hold_up_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");

@@ -83,6 +83,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             lateness: args.lateness,
             max_groups: args.max_groups,
             max_ahead: args.max_ahead,
+            stateless_at_once: true,
             ..Options::default()
         },
     };
@@ -91,14 +92,14 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
+        let stop = stop_signal();
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         tokio::spawn(async move {
-            let Ok(mut hangup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
+            let Ok(mut hangup) = hangup else {
                 return;
             };
             while hangup.recv().await.is_some() {
@@ -107,7 +108,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 }
             }
         });
-        server::serve(config, listener, stop_signal(), reload_rx).await
+        server::serve(config, listener, stop, reload_rx).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -142,17 +143,23 @@ fn init_logs(json: bool) {
     }
 }
 
-async fn stop_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are in place when this
+/// returns, before the server says it listens: a signal sent right after
+/// never meets the default action, which would end the process unsaved.
+fn stop_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut interrupt)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut interrupt)) = handlers else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        }
     }
 }
