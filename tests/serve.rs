@@ -316,6 +316,29 @@ fn a_stateless_finding_is_written_without_waiting_for_the_lateness() {
 }
 
 #[test]
+fn a_silent_connection_is_closed() {
+    let server = Server::start(&["--idle-timeout", "1s"]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut silent = std::net::TcpStream::connect(&address).expect("connects");
+    silent
+        .write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\n")
+        .expect("sends part of a request");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = silent.read_to_end(&mut rest);
+    assert!(
+        read.is_ok(),
+        "closed by the server, not timed out: {read:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(server.get("/healthz"), "ok\n");
+    server.stop();
+}
+
+#[test]
 fn a_half_sent_request_does_not_hold_up_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");

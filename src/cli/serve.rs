@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Seconds between state checkpoints.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     checkpoint_seconds: u64,
+    /// Close a connection on which nothing arrives for this long (at most
+    /// 1,024 connections are served at once).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = Span::parse)]
+    idle_timeout: Span,
     /// Keep the bodies of rejected deliveries, each after a `# reason` line.
     #[arg(long, value_name = "FILE")]
     errors: Option<PathBuf>,
@@ -78,6 +82,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         spool: args.spool,
         body_limit: args.max_body_bytes,
         checkpoint_every: Duration::from_secs(args.checkpoint_seconds.max(1)),
+        idle_timeout: Duration::from_micros(args.idle_timeout.0.max(1).unsigned_abs()),
         options: Options {
             max_line_bytes: args.max_body_bytes,
             lateness: args.lateness,

@@ -8,6 +8,7 @@
 //! the stream time forward once a second, so correlation findings do not
 //! wait for the next delivery on a quiet stream.
 
+mod guard;
 mod metrics;
 pub mod signature;
 mod sink;
@@ -58,6 +59,8 @@ pub struct Config {
     pub body_limit: usize,
     /// How often state is checkpointed.
     pub checkpoint_every: Duration,
+    /// How long a connection may stay silent before it is closed.
+    pub idle_timeout: Duration,
     /// Engine options.
     pub options: Options,
 }
@@ -174,7 +177,11 @@ pub async fn serve(
             Err(_) => std::future::pending().await,
         }
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let server = axum::serve(
+        guard::GuardedListener::new(listener, config.idle_timeout),
+        app,
+    )
+    .with_graceful_shutdown(signal);
     tokio::select! {
         served = std::future::IntoFuture::into_future(server) => {
             served.map_err(|e| format!("server: {e}"))?;
