@@ -44,10 +44,7 @@ impl Listener for GuardedListener {
 
     async fn accept(&mut self) -> (Guarded, SocketAddr) {
         // The semaphore is never closed, so a permit always comes.
-        let permit = match Arc::clone(&self.permits).acquire_owned().await {
-            Ok(permit) => Some(permit),
-            Err(_) => None,
-        };
+        let permit = Arc::clone(&self.permits).acquire_owned().await.ok();
         let (stream, address) = Listener::accept(&mut self.inner).await;
         let guarded = Guarded {
             stream,
