@@ -46,6 +46,7 @@ fn main() {
         spool: std::env::temp_dir().join("tokenwatch-load-spool.ndjson"),
         body_limit: 1 << 20,
         checkpoint_every: Duration::from_secs(3600),
+        idle_timeout: Duration::from_secs(30),
         options: Options::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
