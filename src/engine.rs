@@ -253,6 +253,18 @@ impl Engine {
         self.apply_evaluated(evaluated, out)
     }
 
+    /// Like [`Engine::process`], for an event already parsed into a JSON
+    /// value (it is written out as one line and read like any other, so
+    /// the findings are those of the same event as text).
+    pub fn process_json(
+        &mut self,
+        event: &serde_json::Value,
+        out: &mut Vec<Finding>,
+    ) -> Result<Outcome, Rejection> {
+        let line = serde_json::to_vec(event).unwrap_or_default();
+        self.process(&line, out)
+    }
+
     /// Takes the result of a [`Matcher`] (possibly run on another thread)
     /// for the next line of the stream: counts it, drops duplicates, and
     /// schedules what the event contributes.

@@ -561,6 +561,27 @@ fn engine_after(yaml: &str, events: &[Ev]) -> Engine {
 }
 
 #[test]
+fn parsed_events_give_the_findings_of_their_lines() {
+    let yaml = event_count("{gte: 2}", "");
+    let events = [
+        Ev::issued("e1", &t("10:00:00")),
+        Ev::issued("e2", &t("10:01:00")),
+    ];
+    let from_lines = run(&yaml, &events);
+    let mut engine = engine(&yaml);
+    let mut from_values = Vec::new();
+    for event in &events {
+        assert_eq!(
+            engine.process_json(&event.0, &mut from_values),
+            Ok(Outcome::Accepted)
+        );
+    }
+    engine.finish(&mut from_values);
+    assert_eq!(from_values.len(), 1);
+    assert_eq!(from_values, from_lines);
+}
+
+#[test]
 fn an_event_before_what_was_applied_and_saved_is_late() {
     // e1 and e3 were applied before the state was saved; e2, between them
     // and within the lateness, arrives after the restart. The saved window
