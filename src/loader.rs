@@ -67,6 +67,10 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<Source>, ReadError> {
             source,
         })?;
     }
+    // A file named twice (a directory and a file in it, or the same
+    // directory twice) is read once.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|path| seen.insert(fs::canonicalize(path).unwrap_or_else(|_| path.clone())));
     files.into_iter().map(read_file).collect()
 }
 
@@ -111,6 +115,15 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, given: bool) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_named_twice_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.yaml");
+        fs::write(&path, "id: a\n").unwrap();
+        let twice = [dir.path().to_path_buf(), path, dir.path().join(".")];
+        assert_eq!(read_paths(&twice).unwrap().len(), 1);
+    }
 
     #[test]
     fn a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte() {
