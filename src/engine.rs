@@ -56,10 +56,10 @@ pub struct Options {
     /// reproducible anyway.
     pub stateless_at_once: bool,
     /// How far ahead of the stream's time one event may move it. An event
-    /// further ahead waits for the next one: if that is far ahead too, the
-    /// stream moved on; if not, the first was an outlier (a skewed clock)
-    /// and is matched by stateless rules only, so that it cannot make every
-    /// later event late.
+    /// further ahead (and the first of a stream) waits for the next one: if
+    /// that is not more than this behind it, the stream moved on; if it is,
+    /// the first was an outlier (a skewed clock) and is matched by
+    /// stateless rules only, so that it cannot make every later event late.
     pub max_ahead: Span,
 }
 
@@ -111,8 +111,9 @@ pub struct Stats {
     pub late: u64,
     /// Accepted events without any time: matched by stateless rules only.
     pub untimed: u64,
-    /// Accepted events further ahead of the stream than `max_ahead` that
-    /// the next event did not follow: matched by stateless rules only.
+    /// Accepted events further ahead of the stream than `max_ahead` whose
+    /// next event was more than that behind them: matched by stateless
+    /// rules only.
     pub ahead: u64,
     /// Events applied before their lateness ran out because the reorder
     /// buffer was full.
@@ -173,8 +174,9 @@ pub struct Engine {
     /// before the state was saved): windows already hold events up to it,
     /// so an event before it is late, whatever the lateness.
     applied_through: Option<Timestamp>,
-    /// An event further ahead than `max_ahead`, until the next event (or
-    /// the clock of [`Engine::advance_to`]) shows whether the stream moved.
+    /// An event further ahead than `max_ahead` (or the stream's first),
+    /// until the next event (or the clock of [`Engine::advance_to`]) shows
+    /// whether the stream moved.
     ahead: Option<(Timestamp, Contribution)>,
     states: Vec<RuleState>,
     /// Per rule and group: the recent suppressions, as (finding time, end).
