@@ -180,7 +180,9 @@ const RULE_KEYS: &[&str] = &[
 
 const LIST_KEYS: &[&str] = &["kind", "name", "items", "description"];
 
-/// Reads the documents of one file, reporting every problem found.
+/// Reads the documents of one file, reporting every problem found;
+/// `source` is the file's text, for positions inside values written over
+/// several lines.
 pub fn read_file(file: &str, source: &str, documents: &[Node], diags: &mut Diagnostics) -> FileAst {
     let mut ast = FileAst::default();
     let source = SourceText::new(source);
