@@ -165,8 +165,9 @@ pub struct Engine {
     /// Parses the event of a hit that fired again, to render its finding.
     render_buf: EventBuf,
     dedup: Dedup,
-    pending: ReorderBuffer<(Timestamp, u64), Contribution>,
-    /// What the contributions in `pending` hold, in bytes.
+    /// Waiting contributions, each with the bytes it holds.
+    pending: ReorderBuffer<(Timestamp, u64), (usize, Contribution)>,
+    /// The sum of the bytes the contributions in `pending` hold.
     pending_bytes: usize,
     arrivals: u64,
     max_time: Option<Timestamp>,
@@ -448,8 +449,10 @@ impl Engine {
         }
         if !contribution.items.is_empty() {
             self.arrivals += 1;
-            self.pending_bytes += contribution.heap_bytes();
-            self.pending.insert((time, self.arrivals), contribution);
+            let bytes = contribution.heap_bytes();
+            self.pending_bytes += bytes;
+            self.pending
+                .insert((time, self.arrivals), (bytes, contribution));
         }
         self.schedule_release(out);
     }
@@ -479,8 +482,8 @@ impl Engine {
 
     /// Takes the earliest waiting event out of the reorder buffer.
     fn pop_pending(&mut self) -> Option<(Timestamp, Contribution)> {
-        let ((time, _), contribution) = self.pending.pop_first()?;
-        self.pending_bytes -= contribution.heap_bytes();
+        let ((time, _), (bytes, contribution)) = self.pending.pop_first()?;
+        self.pending_bytes -= bytes;
         Some((time, contribution))
     }
 

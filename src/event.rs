@@ -491,10 +491,10 @@ impl EventBuf {
         let (start, end) = self.slots[field.index()];
         match end - start {
             0 => Ok(None),
+            1 => Ok(Some(self.resolve(self.values[start as usize].1))),
             // An array files its elements under its own field too: it is
             // one value, of the wrong type for every caller.
             _ if matches!(self.values[start as usize].1, Raw::Array) => Ok(Some(Value::Array)),
-            1 => Ok(Some(self.resolve(self.values[start as usize].1))),
             _ => Err(Rejection::Repeated(name)),
         }
     }

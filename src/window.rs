@@ -781,6 +781,20 @@ mod tests {
         }
     }
 
+    /// A `new_value` correlation over one unnamed field, by minutes.
+    fn new_value(history: i64, learning: i64) -> Correlation {
+        correlation(
+            Kind::NewValue {
+                fields: Vec::new(),
+                history: Span(history * MINUTE),
+                learning: Span(learning * MINUTE),
+                prefix_v4: None,
+                prefix_v6: None,
+            },
+            None,
+        )
+    }
+
     /// The packed key of the one group of these tests.
     const KEY: &str = "g";
 
@@ -926,16 +940,7 @@ mod tests {
     #[test]
     fn a_quiet_group_keeps_what_it_learned() {
         // new_value, learning 1h, history 1d.
-        let c = correlation(
-            Kind::NewValue {
-                fields: Vec::new(),
-                history: Span(1440 * MINUTE),
-                learning: Span(60 * MINUTE),
-                prefix_v4: None,
-                prefix_v6: None,
-            },
-            None,
-        );
+        let c = new_value(1440, 60);
         // Quiet for ten days, swept in between: the group stays, learned,
         // and a value last seen before `history` is new again.
         let mut quiet = RuleState::default();
@@ -991,16 +996,7 @@ mod tests {
 
     #[test]
     fn quiet_groups_leave_at_the_cap_least_recently_active_first() {
-        let c = correlation(
-            Kind::NewValue {
-                fields: Vec::new(),
-                history: Span(60 * MINUTE),
-                learning: Span(0),
-                prefix_v4: None,
-                prefix_v6: None,
-            },
-            None,
-        );
+        let c = new_value(60, 0);
         let mut state = RuleState::default();
         for (minute, packed) in [(0, "old"), (10, "newer"), (20, "newest")] {
             let key = GroupRef {

@@ -141,6 +141,22 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 
 const IMPERSONATION: &str = "urn:qlik:oauth:user-impersonation";
 
+/// A server running the rules of `yaml` (written to `rules.yaml` in `dir`)
+/// with findings to `findings.ndjson` there, and `extra` arguments; with
+/// the paths of both files.
+fn with_rules(dir: &Path, yaml: &str, extra: &[&str]) -> (Server, PathBuf, PathBuf) {
+    let rules = write(dir, "rules.yaml", yaml);
+    let output = dir.join("findings.ndjson");
+    let mut args = vec![
+        "--rules",
+        rules.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    (Server::start(&args), rules, output)
+}
+
 #[test]
 fn status_codes_signatures_and_duplicates() {
     let dir = tempfile::tempdir().unwrap();
@@ -293,20 +309,13 @@ fn state_survives_a_restart_and_completes_a_window() {
 #[test]
 fn a_stateless_finding_is_written_without_waiting_for_the_lateness() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = write(
-        dir.path(),
-        "grant.yaml",
-        "id: impersonation\ntitle: Impersonation\nseverity: high\nmatch:\n  s:\n    data.grantType: urn:qlik:oauth:user-impersonation\n",
-    );
-    let output = dir.path().join("findings.ndjson");
     // The default lateness of five minutes holds correlation input back;
     // a stateless finding is written at once.
-    let server = Server::start(&[
-        "--rules",
-        rules.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-    ]);
+    let (server, _, output) = with_rules(
+        dir.path(),
+        "id: impersonation\ntitle: Impersonation\nseverity: high\nmatch:\n  s:\n    data.grantType: urn:qlik:oauth:user-impersonation\n",
+        &[],
+    );
     let now = Timestamp(chrono::Utc::now().timestamp_micros()).to_rfc3339();
     assert_eq!(server.deliver(&issued("e1", &now, IMPERSONATION)).0, 200);
     wait_for("the finding", || {
@@ -466,20 +475,11 @@ fn a_failing_sink_spools_and_never_blocks_ingestion() {
 #[test]
 fn reload_refuses_broken_rules_and_keeps_the_old_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = write(
+    let (server, rules, output) = with_rules(
         dir.path(),
-        "rules.yaml",
         "id: cc\ntitle: Client credentials\nseverity: low\nmatch:\n  s:\n    data.grantType: client_credentials\n",
+        &["--lateness", "0s"],
     );
-    let output = dir.path().join("findings.ndjson");
-    let server = Server::start(&[
-        "--rules",
-        rules.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "--lateness",
-        "0s",
-    ]);
     assert_eq!(server.post("/admin/reload", b"", None).0, 401);
     std::fs::write(
         &rules,
