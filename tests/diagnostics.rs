@@ -124,6 +124,16 @@ const CASES: &[Case] = &[
         points_at: &["x_*\n"],
     },
     Case {
+        name: "quantifier_never_holds",
+        path: "quantifier_never_holds.yaml",
+        points_at: &["3 of sel_*"],
+    },
+    Case {
+        name: "unnamed_test_other_errors",
+        path: "unnamed_test_other_errors.yaml",
+        points_at: &["events:", "nosuch"],
+    },
+    Case {
         name: "unknown_severity",
         path: "unknown_severity.yaml",
         points_at: &["medum\n"],

@@ -298,6 +298,16 @@ impl Parser<'_> {
         }
         Ok(match count {
             None => Expr::All(matched),
+            Some(n) if n > matched.len() => {
+                return Err(ConditionError {
+                    offset,
+                    message: format!(
+                        "'{n} of {target}' can never hold: '{target}' names {} selection(s)",
+                        matched.len()
+                    ),
+                    suggestion: None,
+                });
+            }
             Some(n) => Expr::AtLeast(n, matched),
         })
     }
@@ -369,6 +379,13 @@ mod tests {
                 .message
                 .contains("matches no selection")
         );
+        let e = parse("sel_a or 3 of sel_*", NAMES).unwrap_err();
+        assert_eq!(e.offset, 9);
+        assert_eq!(
+            e.message,
+            "'3 of sel_*' can never hold: 'sel_*' names 2 selection(s)"
+        );
+        assert!(parse("2 of sel_*", NAMES).is_ok());
         assert!(parse("sel_a and", NAMES).is_err());
         assert!(parse("sel_a sel_b", NAMES).is_err());
         assert!(parse("sel_a & sel_b", NAMES).is_err());

@@ -155,58 +155,63 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
             );
         }
     }
+    // Every part is read even when an earlier one is wrong, so that one
+    // run of `check` reports all of a test's errors.
     let name = match node.get("name").and_then(Node::as_str) {
-        Some(n) if !n.is_empty() => n.to_owned(),
+        Some(n) if !n.is_empty() => Some(n.to_owned()),
         _ => {
             diags.error("E205", file, span, "a test needs a 'name'".into());
-            return None;
+            None
         }
     };
+    let label = name.as_deref().unwrap_or("(unnamed)");
     let events = match (node.get("events"), node.get("events_file")) {
-        (Some(list), None) => build_events(list, &mut EventBuilder::default(), file, diags)?,
-        (None, Some(path)) => read_lines(file, path, diags)?,
+        (Some(list), None) => build_events(list, &mut EventBuilder::default(), file, diags),
+        (None, Some(path)) => read_lines(file, path, diags),
         _ => {
             diags.error(
                 "E206",
                 file,
                 span,
-                format!("test '{name}' needs exactly one of 'events' or 'events_file'"),
+                format!("test '{label}' needs exactly one of 'events' or 'events_file'"),
             );
-            return None;
+            None
         }
     };
     let expect = match (node.get("expect"), node.get("expect_file")) {
-        (Some(e), None) => read_expect(e, file, diags)?,
-        (None, Some(path)) => Expect {
+        (Some(e), None) => read_expect(e, file, diags),
+        (None, Some(path)) => read_lines(file, path, diags).map(|lines| Expect {
             count: None,
-            findings: read_lines(file, path, diags)?
+            findings: lines
                 .iter()
                 .map(|line| serde_json::from_str(line).unwrap_or(Json::Null))
                 .collect(),
-        },
+        }),
         _ => {
             diags.error(
                 "E207",
                 file,
                 span,
-                format!("test '{name}' needs exactly one of 'expect' or 'expect_file'"),
+                format!("test '{label}' needs exactly one of 'expect' or 'expect_file'"),
             );
-            return None;
+            None
         }
     };
     let lists = match node.get("lists") {
-        None => Vec::new(),
+        None => Some(Vec::new()),
         Some(lists) => match lists.as_map() {
-            Some(entries) => entries
-                .iter()
-                .map(|(k, v)| {
-                    let items = v
-                        .as_seq()
-                        .map(<[Node]>::to_vec)
-                        .unwrap_or_else(|| vec![v.clone()]);
-                    (k.as_str().unwrap_or_default().to_owned(), items)
-                })
-                .collect(),
+            Some(entries) => Some(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let items = v
+                            .as_seq()
+                            .map(<[Node]>::to_vec)
+                            .unwrap_or_else(|| vec![v.clone()]);
+                        (k.as_str().unwrap_or_default().to_owned(), items)
+                    })
+                    .collect(),
+            ),
             None => {
                 diags.error(
                     "E215",
@@ -214,10 +219,11 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
                     lists.span,
                     "lists must map list names to items".into(),
                 );
-                return None;
+                None
             }
         },
     };
+    let (name, events, expect, lists) = (name?, events?, expect?, lists?);
     Some(TestCase {
         rule: rule.to_owned(),
         name,
