@@ -46,7 +46,10 @@ fn main() {
         spool: std::env::temp_dir().join("tokenwatch-load-spool.ndjson"),
         body_limit: 1 << 20,
         checkpoint_every: Duration::from_secs(3600),
-        idle_timeout: Duration::from_secs(30),
+        limits: server::Limits {
+            idle: Duration::from_secs(30),
+            request: Duration::from_secs(60),
+        },
         options: Options::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

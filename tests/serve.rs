@@ -348,6 +348,52 @@ fn a_silent_connection_is_closed() {
 }
 
 #[test]
+fn a_request_sent_a_byte_at_a_time_is_cut_off() {
+    let server = Server::start(&["--idle-timeout", "30s", "--request-timeout", "1s"]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&address).expect("connects");
+    let started = Instant::now();
+    let request = b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-Padding: "
+        .iter()
+        .chain(&[b'a'; 200]);
+    let mut cut_off = false;
+    for byte in request {
+        if slow.write_all(&[*byte]).is_err() {
+            cut_off = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Each byte came well within the idle limit, yet the request, not
+    // whole after a second, was cut off: the server closed its side.
+    let closed = cut_off || {
+        slow.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        slow.read_to_end(&mut Vec::new()).is_ok()
+    };
+    assert!(closed);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The limit is per request: a kept-alive connection whose requests
+    // each arrive at once lives on past it.
+    let mut kept = std::net::TcpStream::connect(&address).expect("connects");
+    kept.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for _ in 0..3 {
+        kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("sends a request");
+        let mut answer = [0u8; 512];
+        let read = kept.read(&mut answer).expect("answered");
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    server.stop();
+}
+
+#[test]
 fn a_half_sent_request_does_not_hold_up_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tokenwatch::Options;
-use tokenwatch::server::{self, Config, RuleLoader};
+use tokenwatch::server::{self, Config, Limits, RuleLoader};
 use tokenwatch::time::Span;
 
 /// Arguments of `tokenwatch serve`. The webhook secret comes from the
@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// 1,024 connections are served at once).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = Span::parse)]
     idle_timeout: Span,
+    /// Close a connection whose request has not arrived whole this long
+    /// after its first byte (a client sending a byte now and then).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Span::parse)]
+    request_timeout: Span,
     /// Keep the bodies of rejected deliveries, each after a `# reason` line.
     #[arg(long, value_name = "FILE")]
     errors: Option<PathBuf>,
@@ -82,7 +86,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         spool: args.spool,
         body_limit: args.max_body_bytes,
         checkpoint_every: Duration::from_secs(args.checkpoint_seconds.max(1)),
-        idle_timeout: Duration::from_micros(args.idle_timeout.0.max(1).unsigned_abs()),
+        limits: Limits {
+            idle: duration(args.idle_timeout),
+            request: duration(args.request_timeout),
+        },
         options: Options {
             max_line_bytes: args.max_body_bytes,
             lateness: args.lateness,
@@ -116,6 +123,11 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         server::serve(config, listener, stop, reload_rx).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A positive span as a duration (spans parsed for flags are positive).
+fn duration(span: Span) -> Duration {
+    Duration::from_micros(span.0.max(1).unsigned_abs())
 }
 
 fn secret(args: &ServeArgs) -> Result<Vec<u8>, String> {

@@ -13,6 +13,7 @@ mod metrics;
 pub mod signature;
 mod sink;
 
+pub use guard::Limits;
 pub use metrics::{Delivery, Metrics};
 
 use std::future::Future;
@@ -59,8 +60,9 @@ pub struct Config {
     pub body_limit: usize,
     /// How often state is checkpointed.
     pub checkpoint_every: Duration,
-    /// How long a connection may stay silent before it is closed.
-    pub idle_timeout: Duration,
+    /// How long a connection may stay silent, and a request take to
+    /// arrive, before the connection is closed.
+    pub limits: Limits,
     /// Engine options.
     pub options: Options,
 }
@@ -177,11 +179,8 @@ pub async fn serve(
             Err(_) => std::future::pending().await,
         }
     };
-    let server = axum::serve(
-        guard::GuardedListener::new(listener, config.idle_timeout),
-        app,
-    )
-    .with_graceful_shutdown(signal);
+    let server = axum::serve(guard::GuardedListener::new(listener, config.limits), app)
+        .with_graceful_shutdown(signal);
     tokio::select! {
         served = std::future::IntoFuture::into_future(server) => {
             served.map_err(|e| format!("server: {e}"))?;
