@@ -23,7 +23,7 @@ use crate::matching::{
 };
 use crate::reorder::ReorderBuffer;
 use crate::ruleset::{Rule, RuleSet};
-use crate::state::{self, SavedRule, Snapshot};
+use crate::state::{self, SavedRule, Snapshot, StateError};
 use crate::time::{Span, Timestamp};
 use crate::window::{Fire, GroupKey, GroupRef, Hit, RuleState};
 
@@ -357,8 +357,27 @@ impl Engine {
     }
 
     /// Restores saved state into a fresh engine. Returns the ids of rules
-    /// that start fresh because their definition changed since the save.
-    pub fn restore(&mut self, snapshot: Snapshot) -> Vec<String> {
+    /// that start fresh because their definition changed since the save,
+    /// or an error, restoring nothing, when a rule's saved groups do not
+    /// fit the rule (the file was edited).
+    pub fn restore(&mut self, snapshot: Snapshot) -> Result<Vec<String>, StateError> {
+        for saved in &snapshot.rules {
+            let rule = self.rules.rules.iter().find(|r| r.id == saved.id);
+            if let Some(correlation) = rule
+                .filter(|r| r.fingerprint == saved.fingerprint)
+                .and_then(|r| r.correlation.as_ref())
+                && !saved
+                    .state
+                    .groups
+                    .values()
+                    .all(|(_, group)| group.state.fits(correlation))
+            {
+                return Err(StateError::Format(format!(
+                    "the groups saved for rule '{}' do not fit its correlation",
+                    saved.id
+                )));
+            }
+        }
         self.max_time = snapshot.max_time;
         self.applied_through = snapshot.max_time;
         self.dedup.import(&snapshot.dedup);
@@ -376,7 +395,7 @@ impl Engine {
                 self.suppressed.insert((index, key), windows);
             }
         }
-        fresh
+        Ok(fresh)
     }
 
     /// The time before which an arriving event is late.
@@ -413,13 +432,15 @@ impl Engine {
     /// the clock) came: one not far behind it shows that the stream moved
     /// on, and the held event is scheduled; one far behind it shows an
     /// outlier, matched by stateless rules only. At the end of the stream
-    /// (`None`) nothing shows it wrong, and it is scheduled: the last event
-    /// after a long quiet spell is evaluated whole.
+    /// (`None`) only the wall clock can show it wrong: the last event after
+    /// a long quiet spell is evaluated whole, but one dated far into the
+    /// future is an outlier, and does not carry its time into saved state.
     fn settle_ahead(&mut self, next: Option<Timestamp>, out: &mut Vec<Finding>) {
         let Some((time, contribution)) = self.ahead.take() else {
             return;
         };
-        let moved_on = next.is_none_or(|next| next >= time.minus(self.options.max_ahead));
+        let next = next.unwrap_or_else(Timestamp::now);
+        let moved_on = next >= time.minus(self.options.max_ahead);
         if moved_on {
             self.admit(time, contribution, out);
         } else {
@@ -499,6 +520,7 @@ impl Engine {
 
     fn apply(&mut self, time: Timestamp, mut contribution: Contribution, out: &mut Vec<Finding>) {
         let texts = &contribution.texts;
+        let mut completed = Vec::new();
         for item in contribution.items.drain(..) {
             match item {
                 Item::Finding(rule, finding) => {
@@ -507,11 +529,18 @@ impl Engine {
                 Item::Hit {
                     rule,
                     step,
+                    alternatives,
                     key,
                     fingerprint,
                     payload,
                     ..
                 } => {
+                    // An event that completed a finding for a group takes no
+                    // further part in it (a lower step of the same sequence
+                    // would start the next one with it).
+                    if completed.contains(&(rule, fingerprint)) {
+                        continue;
+                    }
                     let definition = &self.rules.rules[rule];
                     let Some(correlation) = &definition.correlation else {
                         continue;
@@ -524,11 +553,12 @@ impl Engine {
                         packed: texts.get(&key),
                         fingerprint,
                     };
-                    let hit = texts.hit(time, step, &payload);
+                    let hit = texts.hit(time, (step, alternatives), &payload);
                     let Some(fire) = self.states[rule].hit(correlation, max_groups, key, &hit)
                     else {
                         continue;
                     };
+                    completed.push((rule, fingerprint));
                     let key = GroupKey::from_packed(key.packed);
                     let (tenant, rendered) =
                         match reparse(&mut self.render_buf, &self.rules, texts.line()) {

@@ -28,6 +28,9 @@ pub(crate) enum Item {
     Hit {
         rule: usize,
         step: usize,
+        /// The other steps of a `temporal` correlation that the event
+        /// matches too, as bits by step (see [`Hit::alternatives`]).
+        alternatives: u64,
         /// The packed group key.
         key: Range<usize>,
         /// Its fingerprint.
@@ -72,12 +75,19 @@ impl HitTexts {
         self.text.get(range.clone()).unwrap_or_default()
     }
 
-    /// The hit at `time` for `step` with `payload`.
-    pub(crate) fn hit(&self, time: Timestamp, step: usize, payload: &PayloadAt) -> Hit<'_> {
+    /// The hit at `time` for `step` (or one of `alternatives`) with
+    /// `payload`.
+    pub(crate) fn hit(
+        &self,
+        time: Timestamp,
+        (step, alternatives): (usize, u64),
+        payload: &PayloadAt,
+    ) -> Hit<'_> {
         Hit {
             time,
             id: &self.text[..self.id_end],
             step,
+            alternatives,
             payload: match payload {
                 PayloadAt::None => Payload::None,
                 PayloadAt::Values(values) => Payload::Values(self.get(values)),
@@ -134,13 +144,14 @@ impl Contribution {
         self.texts.id_end = 0;
     }
 
-    /// Adds the hit of `rule` for `step`, unless the event lacks a value it
-    /// needs (a group-by field, the counted field).
+    /// Adds the hit of `rule` for `step` (or, for a `temporal` correlation,
+    /// one of the steps in `alternatives`), unless the event lacks a value
+    /// it needs (a group-by field, the counted field).
     fn push_hit(
         &mut self,
         rules: &RuleSet,
         classes: &KeyClasses,
-        (rule, step): (usize, usize),
+        (rule, step, alternatives): (usize, usize, u64),
         event: &EventBuf,
     ) {
         let Some(correlation) = &rules.rules[rule].correlation else {
@@ -164,6 +175,7 @@ impl Contribution {
             Some(Item::Hit {
                 rule,
                 step,
+                alternatives,
                 key,
                 fingerprint,
                 class,
@@ -382,23 +394,31 @@ impl Matcher {
                 continue;
             }
             let Some(steps) = correlation.steps() else {
-                contribution.push_hit(&self.rules, &self.classes, (index, 0), event);
+                contribution.push_hit(&self.rules, &self.classes, (index, 0, 0), event);
                 continue;
             };
             // An event may advance an ordered sequence by one step of each
             // partial sequence (highest first, so it never counts twice in
-            // one), but stands for only one step (the first it matches) of
-            // an unordered one: every step needs an event of its own.
+            // one), but stands for only one step of an unordered one: every
+            // step needs an event of its own. Which one is up to the group:
+            // the first step it matches that the group still lacks.
             let mut matches = |k: usize| rule.selection_matches(steps[k], event, &mut self.memo);
             if matches!(correlation.kind, Kind::Unordered(_)) {
-                if let Some(step) = (0..steps.len()).find(|&k| matches(k)) {
-                    contribution.push_hit(&self.rules, &self.classes, (index, step), event);
+                let mut matched = (0..steps.len()).filter(|&k| matches(k));
+                if let Some(first) = matched.next() {
+                    // Only steps whose group key is made alike can stand in.
+                    let class = self.classes.of(index, first);
+                    let alternatives = matched
+                        .filter(|&k| k < 64 && self.classes.of(index, k) == class)
+                        .fold(0u64, |bits, k| bits | 1 << k);
+                    let target = (index, first, alternatives);
+                    contribution.push_hit(&self.rules, &self.classes, target, event);
                 }
                 continue;
             }
             for step in (0..steps.len()).rev() {
                 if matches(step) {
-                    contribution.push_hit(&self.rules, &self.classes, (index, step), event);
+                    contribution.push_hit(&self.rules, &self.classes, (index, step, 0), event);
                 }
             }
         }

@@ -12,6 +12,14 @@ use serde::{Deserialize, Serialize};
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The wall clock.
+    pub fn now() -> Timestamp {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX))
+    }
+
     /// Parses an RFC 3339 time with any offset.
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         if let Some(time) = parse_utc_fast(text.as_bytes()) {

@@ -127,6 +127,10 @@ pub struct Hit<'a> {
     pub id: &'a str,
     /// Which step it matched (temporal correlations).
     pub step: usize,
+    /// Other steps of a `temporal` correlation it matches too, as bits by
+    /// step: it stands for the first of `step` and these that its group
+    /// still lacks.
+    pub alternatives: u64,
     /// What the correlation type reads from the event.
     pub payload: Payload<'a>,
 }
@@ -212,6 +216,20 @@ pub enum GroupState {
 }
 
 impl GroupState {
+    /// True when the state is of the correlation's type and shape (a saved
+    /// state may have been edited).
+    pub fn fits(&self, correlation: &Correlation) -> bool {
+        match (&correlation.kind, self) {
+            (Kind::EventCount(_), GroupState::Count(_))
+            | (Kind::ValueCount { .. }, GroupState::Values(_))
+            | (Kind::NewValue { .. }, GroupState::NewValue { .. })
+            | (Kind::Spike { .. }, GroupState::Spike { .. }) => true,
+            (Kind::Ordered(steps), GroupState::Ordered(partial)) => partial.len() == steps.len(),
+            (Kind::Unordered(steps), GroupState::Unordered(seen)) => seen.len() == steps.len(),
+            _ => false,
+        }
+    }
+
     /// Empty state for a correlation.
     pub fn new(correlation: &Correlation, time: Timestamp) -> GroupState {
         match &correlation.kind {
@@ -480,12 +498,15 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
             }
         }
         (Kind::Unordered(steps), GroupState::Unordered(seen)) => {
-            seen[hit.step] = Some((hit.time, EventId::new(hit.id)));
             for s in seen.iter_mut() {
                 if s.as_ref().is_some_and(|(t, _)| *t < oldest) {
                     *s = None;
                 }
             }
+            let lacking = (0..seen.len()).find(|&k| {
+                (k == hit.step || (k < 64 && hit.alternatives >> k & 1 == 1)) && seen[k].is_none()
+            });
+            seen[lacking.unwrap_or(hit.step)] = Some((hit.time, EventId::new(hit.id)));
             if seen.iter().all(Option::is_some) {
                 let mut entries: Vec<(Timestamp, EventId)> =
                     seen.iter_mut().filter_map(Option::take).collect();
@@ -814,6 +835,7 @@ mod tests {
             time: Timestamp(minute * MINUTE),
             id,
             step: 0,
+            alternatives: 0,
             payload: Payload::Values(packed_values),
         }
     }
@@ -823,6 +845,7 @@ mod tests {
             time: Timestamp(minute * MINUTE),
             id: "e",
             step: 0,
+            alternatives: 0,
             payload: Payload::New {
                 key: value,
                 shown: value,
@@ -927,6 +950,7 @@ mod tests {
             time: Timestamp(minute * MINUTE),
             id: "e",
             step,
+            alternatives: 0,
             payload: Payload::None,
         };
         let mut state = RuleState::default();
@@ -978,6 +1002,7 @@ mod tests {
             time: Timestamp(minute * MINUTE),
             id: "e",
             step: 0,
+            alternatives: 0,
             payload: Payload::None,
         };
         let burst = |state: &mut RuleState, start: i64| {

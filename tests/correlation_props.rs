@@ -267,7 +267,7 @@ proptest! {
         drop(first);
         let snapshot: Snapshot = serde_json::from_str(&saved).expect("state loads");
         let mut second = engine(&rules);
-        let fresh = second.restore(snapshot);
+        let fresh = second.restore(snapshot).expect("the saved groups fit");
         prop_assert!(fresh.is_empty(), "no rule changed: {:?}", fresh);
         got.extend(feed(&mut second, &lines[at..], true));
         prop_assert_eq!(second.stats().late, 0);

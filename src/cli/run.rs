@@ -82,7 +82,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         let snapshot =
             state::load(path).map_err(|e| format!("state file {}: {e}", path.display()))?;
         if let Some(snapshot) = snapshot {
-            for id in engine.restore(snapshot) {
+            let fresh = engine
+                .restore(snapshot)
+                .map_err(|e| format!("state file {}: {e}", path.display()))?;
+            for id in fresh {
                 eprintln!(
                     "tokenwatch: rule '{id}' changed since the state was saved; it starts fresh"
                 );

@@ -121,7 +121,10 @@ pub async fn serve(
         && let Some(snapshot) =
             state::load(path).map_err(|e| format!("state file {}: {e}", path.display()))?
     {
-        for id in engine.restore(snapshot) {
+        let fresh = engine
+            .restore(snapshot)
+            .map_err(|e| format!("state file {}: {e}", path.display()))?;
+        for id in fresh {
             tracing::warn!(rule = %id, "rule changed since the state was saved; it starts fresh");
         }
     }
@@ -235,7 +238,7 @@ async fn run_engine(
                 Some(Command::Stop) | None => break,
             },
             _ = tick.tick() => {
-                engine.advance_to(Timestamp(now_micros()), &mut findings);
+                engine.advance_to(Timestamp::now(), &mut findings);
                 metrics.set_engine(engine.stats());
             }
             _ = checkpoint.tick() => save(&engine, &config),
@@ -280,7 +283,10 @@ fn reload(
     let snapshot = engine.snapshot();
     let count = rules.rules().len();
     let mut next = Engine::with_options(Arc::new(rules), engine.options());
-    for id in next.restore(snapshot) {
+    // The snapshot comes from the running engine, so its groups fit the
+    // rules whose fingerprints are unchanged.
+    let fresh = next.restore(snapshot).map_err(|e| e.to_string())?;
+    for id in fresh {
         tracing::info!(rule = %id, "rule changed; it starts fresh");
     }
     *engine = next;
@@ -313,12 +319,6 @@ fn keep_rejected(config: &Config, body: &[u8], reason: &str) {
     if let Err(e) = written {
         tracing::error!(error = %e, path = %path.display(), "cannot keep a rejected delivery");
     }
-}
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 fn signed(state: &AppState, headers: &HeaderMap, body: &[u8]) -> bool {
