@@ -211,6 +211,16 @@ const CASES: &[Case] = &[
         points_at: &["endwith:", "critcal\n"],
     },
     Case {
+        name: "bad_expect_file",
+        path: "bad_expect_file",
+        points_at: &["oops\n", "[1, 2]\n"],
+    },
+    Case {
+        name: "test_replaces_unknown_list",
+        path: "test_replaces_unknown_list.yaml",
+        points_at: &["wach:"],
+    },
+    Case {
         name: "warnings_only",
         path: "warnings_only.yaml",
         points_at: &["unused:"],

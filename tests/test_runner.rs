@@ -46,11 +46,11 @@ fn failures_and_errors_are_explained_and_exit_one() {
     assert_eq!(status, Some(1));
     let xml = fs::read_to_string(&junit).unwrap();
     assert!(
-        xml.contains(r#"<testsuites name="tokenwatch" tests="3" failures="1" errors="1">"#),
+        xml.contains(r#"<testsuites name="tokenwatch" tests="5" failures="2" errors="2">"#),
         "{xml}"
     );
     assert!(xml.contains(r#"<testcase classname="burst" name="five tokens in a minute fire" file="tests/test_runner/failing.yaml" line="15"/>"#), "{xml}");
-    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 2, "{xml}");
     assert!(
         xml.contains(r#"<failure message="expected 1 finding(s)">expected: 1 finding(s)"#),
         "{xml}"

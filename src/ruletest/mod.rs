@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use crate::compile::{self, compile_files};
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, suggest};
 use crate::engine::Engine;
 use crate::rule::ast::FileAst;
 use crate::ruleset::{RuleSet, Source};
@@ -63,6 +63,7 @@ impl Suite {
         let files = compile::read_sources(sources, &mut diags);
         let rules: Vec<_> = files.iter().flat_map(|f| &f.rules).collect();
         let cases = spec::read_tests(&rules, sources, &mut diags);
+        check_list_names(&files, &cases, &mut diags);
         let mut diagnostics = match compile_files(&files, Diagnostics::default(), |_| true) {
             Ok(set) => set.warnings().to_vec(),
             Err(e) => e.diagnostics,
@@ -134,19 +135,44 @@ impl Suite {
             let list = files
                 .iter_mut()
                 .flat_map(|f| &mut f.lists)
-                .find(|l| &l.name.value == name)?;
+                .find(|l| l.name.value == name.value)?;
             list.items = items.clone();
         }
         Some(files)
     }
 }
 
+/// Reports each list a test replaces that no file defines.
+fn check_list_names(files: &[FileAst], cases: &[TestCase], diags: &mut Diagnostics) {
+    let defined: Vec<&str> = files
+        .iter()
+        .flat_map(|f| &f.lists)
+        .map(|l| l.name.value.as_str())
+        .collect();
+    for case in cases {
+        for (name, _) in &case.lists {
+            if !defined.contains(&name.value.as_str()) {
+                diags.error_with(
+                    "E217",
+                    &case.file,
+                    name.span,
+                    format!(
+                        "test '{}' replaces list '{}', which no file defines",
+                        case.name, name.value
+                    ),
+                    suggest(&name.value, defined.iter().copied()),
+                );
+            }
+        }
+    }
+}
+
 fn run_case(rules: Arc<RuleSet>, case: &TestCase) -> Outcome {
     let mut engine = Engine::new(rules);
     let mut findings = Vec::new();
-    for (index, line) in case.events.iter().enumerate() {
-        if let Err(reason) = engine.process(line.as_bytes(), &mut findings) {
-            return Outcome::Error(format!("event {} was rejected: {reason}", index + 1));
+    for event in &case.events {
+        if let Err(reason) = engine.process(event.text.as_bytes(), &mut findings) {
+            return Outcome::Error(format!("{} was rejected: {reason}", event.origin));
         }
     }
     engine.finish(&mut findings);

@@ -6,9 +6,9 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::diag::{Diagnostics, suggest};
-use crate::rule::ast::RuleAst;
+use crate::rule::ast::{RuleAst, Spanned};
 use crate::ruleset::Source;
-use crate::yaml::Node;
+use crate::yaml::{Node, Span};
 
 use super::build::{EventBuilder, build_events};
 
@@ -33,6 +33,16 @@ impl Expect {
     }
 }
 
+/// One event a test feeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestEvent {
+    /// The event line.
+    pub text: String,
+    /// Where it was written, for messages: `event N` of the test's list,
+    /// or `event at file:line` of its `events_file`.
+    pub origin: String,
+}
+
 /// One test of one rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestCase {
@@ -44,12 +54,12 @@ pub struct TestCase {
     pub file: String,
     /// The line of the test.
     pub line: u32,
-    /// The event lines to feed, in order.
-    pub events: Vec<String>,
+    /// The events to feed, in order.
+    pub events: Vec<TestEvent>,
     /// What must come out.
     pub expect: Expect,
     /// Lists whose items this test replaces (name, items).
-    pub lists: Vec<(String, Vec<Node>)>,
+    pub lists: Vec<(Spanned<String>, Vec<Node>)>,
 }
 
 const TEST_KEYS: &[&str] = &[
@@ -166,8 +176,26 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
     };
     let label = name.as_deref().unwrap_or("(unnamed)");
     let events = match (node.get("events"), node.get("events_file")) {
-        (Some(list), None) => build_events(list, &mut EventBuilder::default(), file, diags),
-        (None, Some(path)) => read_lines(file, path, diags),
+        (Some(list), None) => {
+            build_events(list, &mut EventBuilder::default(), file, diags).map(|lines| {
+                (1..)
+                    .zip(lines)
+                    .map(|(n, text)| TestEvent {
+                        text,
+                        origin: format!("event {n}"),
+                    })
+                    .collect()
+            })
+        }
+        (None, Some(path)) => read_lines(file, path, diags).map(|(shown, lines)| {
+            lines
+                .into_iter()
+                .map(|(n, text)| TestEvent {
+                    text,
+                    origin: format!("event at {shown}:{n}"),
+                })
+                .collect()
+        }),
         _ => {
             diags.error(
                 "E206",
@@ -180,13 +208,7 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
     };
     let expect = match (node.get("expect"), node.get("expect_file")) {
         (Some(e), None) => read_expect(e, file, diags),
-        (None, Some(path)) => read_lines(file, path, diags).map(|lines| Expect {
-            count: None,
-            findings: lines
-                .iter()
-                .map(|line| serde_json::from_str(line).unwrap_or(Json::Null))
-                .collect(),
-        }),
+        (None, Some(path)) => read_expect_file(file, path, diags),
         _ => {
             diags.error(
                 "E207",
@@ -208,7 +230,11 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
                             .as_seq()
                             .map(<[Node]>::to_vec)
                             .unwrap_or_else(|| vec![v.clone()]);
-                        (k.as_str().unwrap_or_default().to_owned(), items)
+                        let name = Spanned {
+                            value: k.as_str().unwrap_or_default().to_owned(),
+                            span: k.span,
+                        };
+                        (name, items)
                     })
                     .collect(),
             ),
@@ -235,20 +261,64 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
     })
 }
 
-/// Reads the non-blank lines of a file named relative to the test file.
-fn read_lines(file: &str, path: &Node, diags: &mut Diagnostics) -> Option<Vec<String>> {
+/// Reads the partial findings of an `expect_file`, one JSON object per
+/// line: every finding, and no more.
+fn read_expect_file(file: &str, path: &Node, diags: &mut Diagnostics) -> Option<Expect> {
+    let (shown, lines) = read_lines(file, path, diags)?;
+    let errors = diags.error_count();
+    let mut findings = Vec::new();
+    for (line, text) in lines {
+        match serde_json::from_str::<Json>(&text) {
+            Ok(partial @ Json::Object(_)) => findings.push(partial),
+            Ok(_) => diags.error(
+                "E216",
+                &shown,
+                Span { line, col: 1 },
+                "a line of an expect_file must be a JSON object (a partial finding)".into(),
+            ),
+            Err(e) => diags.error(
+                "E216",
+                &shown,
+                Span {
+                    line,
+                    col: u32::try_from(e.column()).unwrap_or(u32::MAX).max(1),
+                },
+                // The position is the diagnostic's own.
+                format!(
+                    "not JSON: {}",
+                    e.to_string().split(" at line ").next().unwrap_or_default()
+                ),
+            ),
+        }
+    }
+    (diags.error_count() == errors).then_some(Expect {
+        count: Some(findings.len()),
+        findings,
+    })
+}
+
+/// Reads the non-blank lines of a file named relative to the test file,
+/// each with its 1-based line number; also gives the path as shown in
+/// messages.
+fn read_lines(
+    file: &str,
+    path: &Node,
+    diags: &mut Diagnostics,
+) -> Option<(String, Vec<(u32, String)>)> {
     let relative = path.as_str().unwrap_or_default();
     let full = Path::new(file)
         .parent()
         .unwrap_or(Path::new("."))
         .join(relative);
     match std::fs::read_to_string(&full) {
-        Ok(text) => Some(
-            text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(str::to_owned)
+        Ok(text) => Some((
+            full.display().to_string(),
+            (1..)
+                .zip(text.lines())
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(n, l)| (n, l.to_owned()))
                 .collect(),
-        ),
+        )),
         Err(e) => {
             diags.error(
                 "E208",
@@ -262,9 +332,10 @@ fn read_lines(file: &str, path: &Node, diags: &mut Diagnostics) -> Option<Vec<St
 }
 
 fn read_expect(node: &Node, file: &str, diags: &mut Diagnostics) -> Option<Expect> {
+    // A list is every finding: one each, and no more (`[]`: none).
     if let Some(items) = node.as_seq() {
         return Some(Expect {
-            count: None,
+            count: Some(items.len()),
             findings: items.iter().map(Node::to_json).collect(),
         });
     }
