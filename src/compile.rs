@@ -640,6 +640,24 @@ impl<'a> Compiler<'a> {
         let merge = quantifier == Quantifier::Any;
         let mut patterns = Vec::new();
         let mut ok = true;
+        if matches!(op, Op::Eq | Op::Contains | Op::StartsWith | Op::EndsWith) {
+            for l in literals {
+                if matches!(l.value, LiteralKind::Str) && l.text.contains('*') {
+                    self.diags.warning(
+                        "W005",
+                        cx.file,
+                        l.span,
+                        "'*' in a value is matched literally, not as a wildcard: \
+                         use |contains, |startswith, |endswith or |re"
+                            .into(),
+                        None,
+                    );
+                }
+            }
+        }
+        let has_null = literals
+            .iter()
+            .any(|l| matches!(l.value, LiteralKind::Null));
         if op == Op::Eq && !ignore_case && merge {
             let mut set = EqSet::default();
             let mut null = false;
@@ -657,7 +675,7 @@ impl<'a> Compiler<'a> {
             }
             return Some(patterns);
         }
-        if op == Op::Contains && !ignore_case && merge {
+        if op == Op::Contains && !ignore_case && merge && !has_null {
             let needles: Vec<&str> = literals.iter().map(|l| l.text.as_str()).collect();
             return match AhoCorasick::new(&needles) {
                 Ok(ac) => Some(vec![Pattern::Contains(ac)]),

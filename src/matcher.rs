@@ -55,7 +55,8 @@ pub enum Bound {
 #[derive(Debug, Clone, Default)]
 pub struct EqSet {
     texts: TextSet,
-    ints: Vec<i64>,
+    /// Rule integers in the range of event integers (`i64` and `u64`).
+    ints: Vec<i128>,
     floats: Vec<f64>,
     bools: [bool; 2],
 }
@@ -69,9 +70,11 @@ impl EqSet {
     /// Adds a rule number, written as `text`.
     pub fn insert_number(&mut self, text: &str, value: f64) {
         self.texts.insert(text.into());
-        match text.parse::<i64>() {
-            Ok(int) => self.ints.push(int),
-            Err(_) => self.floats.push(value),
+        match text.parse::<i128>() {
+            Ok(int) if (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&int) => {
+                self.ints.push(int);
+            }
+            _ => self.floats.push(value),
         }
     }
 
@@ -85,13 +88,42 @@ impl EqSet {
         let by_value = match value {
             Value::Str(s) => return self.texts.contains(s),
             Value::Bool(b) => self.bools[usize::from(b)],
-            Value::Int(n) => self.ints.contains(&n) || self.floats.contains(&(n as f64)),
-            Value::UInt(n) => self.floats.contains(&(n as f64)),
-            Value::Float(x) => self.floats.contains(&x) || self.ints.iter().any(|&i| i as f64 == x),
+            Value::Int(n) => self.has_integer(i128::from(n)),
+            Value::UInt(n) => self.has_integer(i128::from(n)),
+            Value::Float(x) => {
+                self.floats.contains(&x) || self.ints.iter().any(|&i| float_is_integer(x, i))
+            }
             Value::Null | Value::Object | Value::Array => return false,
         };
         by_value || with_text(value, |text| self.texts.contains(text))
     }
+
+    fn has_integer(&self, n: i128) -> bool {
+        self.ints.contains(&n) || self.floats.iter().any(|&x| float_is_integer(x, n))
+    }
+}
+
+/// True when the float `x` is exactly the integer `n` (a float holds large
+/// integers only approximately, so converting `n` to a float would make
+/// neighbours equal).
+fn float_is_integer(x: f64, n: i128) -> bool {
+    // 2^127: beyond it `as` saturates.
+    x.fract() == 0.0 && x.abs() < 1.7e38 && x as i128 == n
+}
+
+/// True when two event values are equal numbers, exactly; `None` unless
+/// both are numbers.
+fn numbers_equal(a: Value<'_>, b: Value<'_>) -> Option<bool> {
+    let integer = |v: Value<'_>| match v {
+        Value::Int(n) => Some(i128::from(n)),
+        Value::UInt(n) => Some(i128::from(n)),
+        _ => None,
+    };
+    Some(match (a, b) {
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::Float(x), other) | (other, Value::Float(x)) => float_is_integer(x, integer(other)?),
+        _ => integer(a)? == integer(b)?,
+    })
 }
 
 /// Texts compared for equality: a few are scanned (most values already
@@ -337,8 +369,8 @@ fn compare_fields(left: Value<'_>, right: Value<'_>, op: RefOp) -> bool {
             },
         },
         RefOp::Eq { ignore_case } => {
-            if let (Some(a), Some(b)) = (left.as_f64(), right.as_f64()) {
-                return a == b;
+            if let Some(equal) = numbers_equal(left, right) {
+                return equal;
             }
             with_text(left, |a| {
                 with_text(right, |b| {
@@ -379,6 +411,23 @@ mod tests {
         assert!(!eq.matches(Value::Str("05")));
         assert!(!eq.matches(Value::Null));
         assert!(!eq.matches(Value::Int(9007199254740992)));
+        assert!(
+            !eq.matches(Value::Float(9007199254740992.0)),
+            "floats compare exactly"
+        );
+        let mut big = EqSet::default();
+        big.insert_number("10000000000000001", 1e16);
+        big.insert_number("18446744073709551615", 18446744073709551615.0);
+        big.insert_number("1e16", 1e16);
+        let big = Pattern::Eq(big);
+        assert!(big.matches(Value::Int(10000000000000001)));
+        assert!(big.matches(Value::UInt(u64::MAX)));
+        assert!(!big.matches(Value::UInt(u64::MAX - 1)));
+        assert!(
+            big.matches(Value::Int(10000000000000000)),
+            "1e16 is that integer"
+        );
+        assert!(!big.matches(Value::Int(10000000000000002)));
         assert!(!eq.matches(Value::Int(7)), "quoted text compares as text");
         let mut quoted = EqSet::default();
         quoted.insert_text("true");
@@ -469,6 +518,15 @@ mod tests {
             Value::Float(3.0),
             RefOp::Eq { ignore_case: false }
         ));
+        let same = |a, b| compare_fields(a, b, RefOp::Eq { ignore_case: false });
+        assert!(!same(
+            Value::Int(10000000000000001),
+            Value::Int(10000000000000000)
+        ));
+        assert!(!same(Value::UInt(u64::MAX), Value::UInt(u64::MAX - 1)));
+        assert!(!same(Value::Float(1e16), Value::Int(10000000000000001)));
+        assert!(same(Value::Float(1e16), Value::Int(10000000000000000)));
+        assert!(same(Value::Int(7), Value::UInt(7)));
         assert!(compare_fields(
             Value::Int(3),
             Value::Str("2"),

@@ -221,6 +221,11 @@ const CASES: &[Case] = &[
         points_at: &["wach:"],
     },
     Case {
+        name: "literal_wildcards",
+        path: "literal_wildcards.yaml",
+        points_at: &["*impersonation*\"", "admin*\"", "null]"],
+    },
+    Case {
         name: "warnings_only",
         path: "warnings_only.yaml",
         points_at: &["unused:"],
