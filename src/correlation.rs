@@ -625,6 +625,14 @@ fn new_value(
             ),
         }
     }
+    if string_list(field_node).is_empty() {
+        diags.error(
+            "E119",
+            cx.file,
+            field_node.span,
+            "field must name at least one event field".into(),
+        );
+    }
     let history = duration(node, "history", cx, diags).unwrap_or(Span(30 * 86_400_000_000));
     let learning = duration(node, "learning", cx, diags).unwrap_or(Span(86_400_000_000));
     let prefix = |key: &str, max: u64, diags: &mut Diagnostics| -> Option<u8> {
@@ -809,5 +817,14 @@ mod tests {
         let rules = crate::RuleSet::from_yaml("s.yaml", &spike_rule("1h", "7d")).unwrap();
         let kind = &rules.rules[0].correlation.as_ref().unwrap().kind;
         assert!(matches!(kind, Kind::Spike { buckets: 168, .. }), "{kind:?}");
+    }
+
+    #[test]
+    fn a_new_value_field_list_must_name_a_field() {
+        let yaml = "id: n\ntitle: n\nseverity: low\nmatch:\n  s:\n    type|exists: true\n\
+                    correlation:\n  type: new_value\n  field: []\n";
+        let error = crate::RuleSet::from_yaml("n.yaml", yaml).expect_err("no field");
+        assert_eq!(error.diagnostics[0].code, "E119");
+        assert_eq!(error.diagnostics[0].span.line, 9);
     }
 }

@@ -391,7 +391,16 @@ impl Engine {
                 continue;
             }
             self.states[index] = saved.state;
+            // Suppression follows the rule as it is now: its `suppress` may
+            // have changed (it does not change the fingerprint).
+            let Some(span) = self.rules.rules[index].suppress else {
+                continue;
+            };
             for (key, windows) in saved.suppressed {
+                let windows = windows
+                    .into_iter()
+                    .map(|(start, _)| (start, start.plus(span)))
+                    .collect();
                 self.suppressed.insert((index, key), windows);
             }
         }

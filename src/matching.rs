@@ -647,8 +647,10 @@ pub(crate) fn assemble(
 /// does not grow with the values an event brings.
 const MAX_VALUE_BYTES: usize = 256;
 
-/// Bytes of a shortened value kept as they are.
-const SHORTENED_PREFIX: usize = 200;
+/// Bytes of a shortened value kept as they are: enough that, with `…` and
+/// the hash, a shortened value (260 to 263 bytes) is longer than any value
+/// kept whole, so no value kept whole can stand for a shortened one.
+const SHORTENED_PREFIX: usize = 228;
 
 /// Writes the text form of an event value.
 fn write_value(out: &mut impl std::fmt::Write, value: Value<'_>) {
@@ -719,8 +721,16 @@ mod tests {
         let (a, b) = (written(&long('a')), written(&long('b')));
         assert_ne!(a, b);
         assert_eq!(a, written(&long('a')));
-        assert!(a.len() <= MAX_VALUE_BYTES, "{}", a.len());
-        assert!(a.starts_with(&"é".repeat(100)) && a.contains('…'), "{a}");
+        assert!(
+            (MAX_VALUE_BYTES + 1..=263).contains(&a.len()),
+            "{}",
+            a.len()
+        );
+        assert!(a.starts_with(&"é".repeat(114)) && a.contains('…'), "{a}");
+        // A value written like a shortened one is shortened in turn.
+        assert_ne!(written(&a), a);
+        let longest_whole = "x".repeat(MAX_VALUE_BYTES);
+        assert_eq!(written(&longest_whole), longest_whole);
     }
 
     #[test]

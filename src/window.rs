@@ -439,12 +439,16 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
             if threshold.holds(count) {
                 let ordered = values.take();
                 let start = ordered.first().map(|(_, (t, _))| *t);
+                // The first events, and always the completing one, last.
                 let mut ids: Vec<String> = Vec::new();
                 for (_, (_, id)) in &ordered {
-                    if ids.len() < MAX_EVIDENCE && !ids.iter().any(|i| i == id.as_str()) {
-                        ids.push(id.as_str().to_owned());
+                    let id = id.as_str();
+                    if ids.len() + 1 < MAX_EVIDENCE && id != hit.id && !ids.iter().any(|i| i == id)
+                    {
+                        ids.push(id.to_owned());
                     }
                 }
+                ids.push(hit.id.to_owned());
                 Some(Fire {
                     count,
                     start,

@@ -461,6 +461,32 @@ fn event_count_suppress_silences_the_same_group_only() {
 }
 
 #[test]
+fn restored_suppression_follows_the_rule_as_it_is_now() {
+    let before = engine_after(
+        &event_count("{gte: 2}", "suppress: 30m"),
+        &[
+            Ev::issued("a1", &t("10:00:00")),
+            Ev::issued("a2", &t("10:01:00")),
+        ],
+    );
+    let later = [
+        Ev::issued("a3", &t("10:10:00")),
+        Ev::issued("a4", &t("10:11:00")),
+    ];
+    // Still 30m: the finding at 10:11 is suppressed.
+    let mut same = engine(&event_count("{gte: 2}", "suppress: 30m"));
+    same.restore(before.snapshot()).unwrap();
+    assert!(feed(&mut same, &later).is_empty());
+    // Now 5m: 10:11 is past 10:01 + 5m, so it is reported.
+    let mut shorter = engine(&event_count("{gte: 2}", "suppress: 5m"));
+    assert_eq!(
+        shorter.restore(before.snapshot()).unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(feed(&mut shorter, &later).len(), 1);
+}
+
+#[test]
 fn one_event_far_ahead_of_the_stream_does_not_make_the_rest_late() {
     // A skewed clock dates one event decades ahead; the burst around it is
     // still found, and the outlier is counted.
@@ -825,6 +851,22 @@ correlation:
 output: "client {{{{data.issuedToClientId}}}} served {{{{count}}}} users in {{{{timespan}}}}: {{{{values}}}}"
 "#
     )
+}
+
+#[test]
+fn value_count_evidence_keeps_the_completing_event() {
+    let events: Vec<Ev> = (0..25)
+        .map(|i| Ev::issued(&format!("e{i}"), &t(&format!("10:00:{i:02}"))).owner(&format!("u{i}")))
+        .collect();
+    let findings = run(
+        &value_count("{field: data.resourceOwner, gte: 25}", ""),
+        &events,
+    );
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].count, 25);
+    assert_eq!(findings[0].events.len(), 20);
+    assert_eq!(findings[0].events[18], "e18");
+    assert_eq!(findings[0].events[19], "e24", "the completing event");
 }
 
 fn users(spec: &[(&str, &str, &str)]) -> Vec<Ev> {

@@ -64,7 +64,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = Span::parse)]
     max_ahead: Span,
     /// Groups each correlation rule tracks unless it sets `max-groups`.
-    #[arg(long, value_name = "N", default_value_t = Options::default().max_groups)]
+    #[arg(long, value_name = "N", default_value_t = Options::default().max_groups,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_groups: usize,
     /// Log as JSON lines instead of text.
     #[arg(long)]
