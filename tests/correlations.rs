@@ -749,7 +749,7 @@ fn long_group_values_are_shortened_but_kept_apart() {
     assert_eq!(findings.len(), 1, "{findings:#?}");
     assert_eq!(ids(&findings[0]), ["a1", "a2"]);
     let shown = group(&findings[0])[1].1;
-    assert!(shown.len() <= 256 && shown.starts_with("xxxx") && shown.contains('…'));
+    assert!(shown.len() <= 263 && shown.starts_with("xxxx") && shown.contains('…'));
 }
 
 #[test]
