@@ -774,7 +774,7 @@ impl<'a> Compiler<'a> {
                 }
             },
             Op::Cidr => match text.parse::<IpNetwork>().ok() {
-                Some(net) => Ok(Pattern::Cidr(Box::new([net]))),
+                Some(net) => Ok(Pattern::Cidr(Box::new([ipv4_if_mapped(net)]))),
                 None => {
                     self.diags.error(
                             "E026",
@@ -885,6 +885,20 @@ fn literal(node: &Node) -> Option<Literal> {
     Some(Literal { text, value, span })
 }
 
+/// The IPv4 network an IPv4-mapped IPv6 network (inside `::ffff:0:0/96`)
+/// stands for; any other network as it is. Event addresses are compared
+/// unmapped too, so both spellings match both spellings.
+fn ipv4_if_mapped(network: IpNetwork) -> IpNetwork {
+    match network {
+        IpNetwork::V6(v6) if v6.prefix() >= 96 => v6
+            .network()
+            .to_ipv4_mapped()
+            .and_then(|ip| ipnetwork::Ipv4Network::new(ip, v6.prefix() - 96).ok())
+            .map_or(network, IpNetwork::V4),
+        other => other,
+    }
+}
+
 /// A hash of the parts of a rule that shape its state. Saved in state
 /// files, so its hash is pinned (SipHash-1-3 with zero keys).
 fn fingerprint(rule: &RuleAst) -> String {
@@ -892,4 +906,20 @@ fn fingerprint(rule: &RuleAst) -> String {
     let mut hasher = siphasher::sip::SipHasher13::new();
     rule.definition.hash(&mut hasher);
     format!("{:016x}", hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_mapped_networks_read_as_ipv4() {
+        let read = |text: &str| ipv4_if_mapped(text.parse().unwrap()).to_string();
+        assert_eq!(read("::ffff:10.1.2.3"), "10.1.2.3/32");
+        assert_eq!(read("::ffff:10.1.0.0/112"), "10.1.0.0/16");
+        assert_eq!(read("::ffff:0:0/96"), "0.0.0.0/0");
+        assert_eq!(read("::ffff:0:0/95"), "::ffff:0.0.0.0/95");
+        assert_eq!(read("2001:db8::/32"), "2001:db8::/32");
+        assert_eq!(read("10.0.0.0/8"), "10.0.0.0/8");
+    }
 }

@@ -9,6 +9,9 @@ use std::io::{self, BufRead};
 /// Most bytes of one line kept in memory; longer lines are cut.
 pub const HARD_CAP: usize = 64 << 20;
 
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// One line of input, without its line terminator.
 #[derive(Debug, Default)]
 pub struct Line {
@@ -87,6 +90,11 @@ impl<R: BufRead> LineReader<R> {
             line.bytes.pop();
             line.len -= 1;
         }
+        // A byte-order mark some editors write at the start of a file.
+        if self.number == 0 && line.bytes.starts_with(BOM) {
+            line.bytes.drain(..BOM.len());
+            line.len -= BOM.len();
+        }
         self.number += 1;
         Ok(true)
     }
@@ -121,6 +129,14 @@ mod tests {
                 (String::new(), 0, false),
                 ("last".into(), 4, false)
             ]
+        );
+    }
+
+    #[test]
+    fn skips_a_byte_order_mark_at_the_start_only() {
+        assert_eq!(
+            lines("\u{feff}{}\n\u{feff}x\n", 100),
+            [("{}".into(), 2, false), ("\u{feff}x".into(), 4, false)]
         );
     }
 
