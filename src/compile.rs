@@ -171,8 +171,19 @@ struct RuleCx<'r> {
 }
 
 impl<'a> Compiler<'a> {
+    /// Indexes the lists by name, and checks every list, used or not.
     fn collect_lists(&mut self, files: &'a [FileAst]) {
         for list in files.iter().flat_map(|f| &f.lists) {
+            for item in &list.items {
+                if literal(item).is_none() {
+                    self.diags.error(
+                        "E019",
+                        &list.file,
+                        item.span,
+                        format!("list '{}': items must be scalars", list.name.value),
+                    );
+                }
+            }
             if let Some(first) = self.lists.insert(&list.name.value, list) {
                 self.diags.error(
                     "E021",
@@ -339,10 +350,12 @@ impl<'a> Compiler<'a> {
             }
             None => {
                 if !names.is_empty() {
+                    // At the first selection: `match` itself has no position.
+                    let at = rule.selections.first().map_or(rule.span, |s| s.name.span);
                     self.diags.error(
                         "E041",
                         &rule.file,
-                        rule.span,
+                        at,
                         format!("match has {} selections and no condition", names.len()),
                     );
                 }
@@ -582,18 +595,11 @@ impl<'a> Compiler<'a> {
             match list_reference(node) {
                 Some(name) => match self.lists.get(name) {
                     Some(list) => {
+                        // Items that are not scalars were reported with the list.
                         for item in &list.items {
                             match literal(item) {
                                 Some(l) => out.push(l),
-                                None => {
-                                    self.diags.error(
-                                        "E019",
-                                        &list.file,
-                                        item.span,
-                                        format!("list '{name}': items must be scalars"),
-                                    );
-                                    ok = false;
-                                }
+                                None => ok = false,
                             }
                         }
                     }

@@ -226,6 +226,16 @@ const CASES: &[Case] = &[
         points_at: &["*impersonation*\"", "admin*\"", "null]"],
     },
     Case {
+        name: "unused_list_bad_items",
+        path: "unused_list_bad_items.yaml",
+        points_at: &["{a: 1}", "[x]"],
+    },
+    Case {
+        name: "selections_without_condition",
+        path: "selections_without_condition.yaml",
+        points_at: &["native:"],
+    },
+    Case {
         name: "warnings_only",
         path: "warnings_only.yaml",
         points_at: &["unused:"],
