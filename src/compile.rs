@@ -291,15 +291,16 @@ impl<'a> Compiler<'a> {
                         "com.qlik.core.oauth-token.issued",
                         "com.qlik.core.oauth-token.revoked",
                     ];
-                    if let Some(hint) = suggest(value, KNOWN) {
-                        self.diags.warning(
-                            "W002",
-                            &rule.file,
-                            *span,
-                            format!("event type '{value}' is not a known type"),
-                            Some(hint),
-                        );
-                    }
+                    self.diags.warning(
+                        "W002",
+                        &rule.file,
+                        *span,
+                        format!(
+                            "event type '{value}' is not an OAuth token event type; \
+                             the rule sees only events of exactly that type"
+                        ),
+                        suggest(value, KNOWN),
+                    );
                     filter.others.push(value.as_str().into());
                 }
             }

@@ -236,6 +236,11 @@ const CASES: &[Case] = &[
         points_at: &["native:"],
     },
     Case {
+        name: "unknown_event_types",
+        path: "unknown_event_types.yaml",
+        points_at: &["5,", "com.qlik.oauth-token.isued]"],
+    },
+    Case {
         name: "warnings_only",
         path: "warnings_only.yaml",
         points_at: &["unused:"],
