@@ -830,6 +830,16 @@ impl<'a> Compiler<'a> {
 
 /// Checks a field path against the schema of the rule's event types.
 fn check_field(cx: &RuleCx<'_>, path: &str, span: Span, diags: &mut Diagnostics) {
+    if path.starts_with('@') && !schema::DERIVED.contains(&path) {
+        diags.error_with(
+            "E028",
+            cx.file,
+            span,
+            format!("unknown derived field '{path}'"),
+            suggest(path, schema::DERIVED.iter().copied()),
+        );
+        return;
+    }
     match &cx.kinds {
         Some(kinds) => {
             if kinds.iter().any(|&k| schema::is_known(k, path)) {

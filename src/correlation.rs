@@ -34,6 +34,18 @@ const KEYS: &[&str] = &[
     "max-groups",
 ];
 
+/// Keys that only some correlation types read, with those types: given to
+/// another type they would be ignored, so they are errors.
+const KEYS_OF_TYPES: &[(&str, &[&str])] = &[
+    ("field", &["new_value"]),
+    ("history", &["new_value"]),
+    ("prefix", &["new_value"]),
+    ("prefix-v6", &["new_value"]),
+    ("learning", &["new_value", "spike"]),
+    ("baseline", &["spike"]),
+    ("condition", &["event_count", "value_count", "spike"]),
+];
+
 /// Most baseline buckets a `spike` correlation may keep per group.
 pub const MAX_SPIKE_BUCKETS: u32 = 100_000;
 
@@ -224,6 +236,23 @@ pub fn compile(
             node.span,
             format!("a {type_name} correlation needs a 'timespan'"),
         );
+    }
+    for (key, _) in entries {
+        let name = key.as_str().unwrap_or_default();
+        if let Some((_, types)) = KEYS_OF_TYPES.iter().find(|(k, _)| *k == name)
+            && TYPES.contains(&type_name)
+            && !types.contains(&type_name)
+        {
+            diags.error(
+                "E105",
+                cx.file,
+                key.span,
+                format!(
+                    "'{name}' belongs to {} correlations, not {type_name}",
+                    types.join(" and ")
+                ),
+            );
+        }
     }
     let steps = if matches!(type_name, "temporal_ordered" | "temporal") {
         steps(node, cx, diags)

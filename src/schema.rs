@@ -55,7 +55,7 @@ const REVOKED: &[&str] = &[
 ];
 
 /// Fields derived from the event time, for every kind.
-const DERIVED: &[&str] = &[crate::fields::HOUR, crate::fields::WEEKDAY];
+pub const DERIVED: &[&str] = &[crate::fields::HOUR, crate::fields::WEEKDAY];
 
 /// The documented paths of an event kind; `None` for other event types,
 /// whose fields are not known.

@@ -241,6 +241,11 @@ const CASES: &[Case] = &[
         points_at: &["5,", "com.qlik.oauth-token.isued]"],
     },
     Case {
+        name: "misplaced_correlation_key",
+        path: "misplaced_correlation_key.yaml",
+        points_at: &["@houR\"", "prefix: 24"],
+    },
+    Case {
         name: "warnings_only",
         path: "warnings_only.yaml",
         points_at: &["unused:"],
