@@ -1387,15 +1387,15 @@ impl Simulation {
             }
             "impersonation-fanout" => {
                 let active: Vec<usize> = t.slots[2..].to_vec();
-                for i in 0..15usize {
+                for i in 0..30usize {
                     let owner = match active.get(i) {
                         Some(&u) => Principal::User(u as u32),
                         None => Principal::Dormant(hash(&[w.seed, TAG_ATTACK, k as u64, i as u64])),
                     };
                     let issue = w.impersonation(tenant, owner, Scopes::User);
-                    events.push(issued(office + i as i64 * 24, issue));
+                    events.push(issued(office + i as i64 * 12, issue));
                 }
-                "portal impersonated 15 users in 6 minutes".to_string()
+                "portal impersonated 30 users in 6 minutes".to_string()
             }
             "privileged-grant-from-new-address" => {
                 let ip = Self::hostile_ip(rng);
