@@ -50,11 +50,14 @@ pub struct Options {
     /// Most bytes the events waiting in the reorder buffer may hold; past
     /// it the oldest are applied early (and counted).
     pub max_pending_bytes: usize,
-    /// Write stateless findings as soon as their event is scheduled, instead
-    /// of in event-time order once the lateness has passed: for a live
-    /// service, where an alert should not wait and arrival order is not
-    /// reproducible anyway.
-    pub stateless_at_once: bool,
+    /// A live stream, such as a webhook service's: stateless findings are
+    /// written as soon as their event is scheduled, instead of in event-time
+    /// order once the lateness has passed (an alert should not wait, and
+    /// arrival order is not reproducible anyway); and the stream's time
+    /// never runs ahead of the wall clock, so an event dated a little ahead
+    /// waits until its time comes instead of making every event dated now
+    /// late.
+    pub live: bool,
     /// How far ahead of the stream's time one event may move it. An event
     /// further ahead (and the first of a stream) waits for the next one: if
     /// that is not more than this behind it, the stream moved on; if it is,
@@ -73,7 +76,7 @@ impl Default for Options {
             max_pending: 1_000_000,
             max_pending_bytes: 256 << 20,
             max_ahead: Span(86_400_000_000),
-            stateless_at_once: false,
+            live: false,
         }
     }
 }
@@ -466,8 +469,13 @@ impl Engine {
             self.apply_now(Some(time), contribution.items, out);
             return;
         }
-        self.max_time = Some(self.max_time.map_or(time, |m| m.max(time)));
-        if self.options.stateless_at_once {
+        let clock = if self.options.live {
+            time.min(Timestamp::now())
+        } else {
+            time
+        };
+        self.max_time = Some(self.max_time.map_or(clock, |m| m.max(clock)));
+        if self.options.live {
             for item in std::mem::take(&mut contribution.items) {
                 match item {
                     Item::Finding(rule, finding) => {

@@ -570,6 +570,36 @@ fn an_event_far_ahead_of_the_clock_is_an_outlier() {
 }
 
 #[test]
+fn a_live_stream_does_not_run_ahead_of_the_wall_clock() {
+    // A delivery dated ten minutes ahead (a fast clock, well within
+    // `max_ahead`) must not make the deliveries dated now late: it waits
+    // until its time comes.
+    let rules = Arc::new(RuleSet::from_yaml("r.yaml", &event_count("{gte: 3}", "")).unwrap());
+    let options = |live| Options {
+        lateness: Span(60_000_000),
+        live,
+        ..Options::default()
+    };
+    let now = Timestamp::now();
+    let at = |seconds: i64| now.plus(Span(seconds * 1_000_000)).to_rfc3339();
+    let events = [
+        Ev::issued("ahead", &at(600)).client("other"),
+        Ev::issued("e1", &at(0)),
+        Ev::issued("e2", &at(1)),
+        Ev::issued("e3", &at(2)),
+    ];
+    let mut live = Engine::with_options(Arc::clone(&rules), options(true));
+    let findings = feed(&mut live, &events);
+    assert_eq!(live.stats().late, 0);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(ids(&findings[0]), ["e1", "e2", "e3"]);
+    // A file replayed is its own clock: there the first event moved it.
+    let mut replay = Engine::with_options(rules, options(false));
+    feed(&mut replay, &events);
+    assert_eq!(replay.stats().late, 3);
+}
+
+#[test]
 fn the_reorder_buffer_is_bounded_in_bytes() {
     let yaml = event_count("{gte: 3}", "");
     let rules = Arc::new(RuleSet::from_yaml("r.yaml", &yaml).unwrap());

@@ -96,7 +96,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             lateness: args.lateness,
             max_groups: args.max_groups,
             max_ahead: args.max_ahead,
-            stateless_at_once: true,
+            live: true,
             ..Options::default()
         },
     };
