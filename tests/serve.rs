@@ -519,6 +519,50 @@ fn a_failing_sink_spools_and_never_blocks_ingestion() {
 }
 
 #[test]
+fn a_state_file_that_cannot_be_written_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("missing-directory").join("state.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_tokenwatch"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--state"])
+        .arg(&state)
+        .env("TOKENWATCH_WEBHOOK_SECRET", SECRET)
+        .output()
+        .expect("tokenwatch runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot save state"), "{stderr}");
+}
+
+#[test]
+fn a_hanging_sink_does_not_hold_up_shutdown() {
+    // An endpoint that accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool.ndjson");
+    let server = Server::start(&["--sink-webhook", &url, "--spool", spool.to_str().unwrap()]);
+    for i in 0..8 {
+        let body = issued(&format!("e{i}"), "2026-03-07T14:00:00Z", IMPERSONATION);
+        assert_eq!(server.deliver(&body).0, 200);
+    }
+    // One delivery hangs until its timeout (10 s); the rest are spooled
+    // once the drain grace (5 s) is over, not each after its own timeout.
+    let started = Instant::now();
+    server.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let spooled = std::fs::read_to_string(&spool).expect("undelivered findings are kept");
+    assert_eq!(spooled.lines().count(), 8, "{spooled}");
+}
+
+#[test]
 fn reload_refuses_broken_rules_and_keeps_the_old_ones() {
     let dir = tempfile::tempdir().unwrap();
     let (server, rules, output) = with_rules(

@@ -128,6 +128,9 @@ pub async fn serve(
             tracing::warn!(rule = %id, "rule changed since the state was saved; it starts fresh");
         }
     }
+    // A state file that cannot be written is found now, not at the first
+    // checkpoint.
+    save(&engine, &config)?;
     let metrics = Arc::new(Metrics::default());
     let sinks = Sinks::open(
         config.output.as_deref(),
@@ -241,18 +244,24 @@ async fn run_engine(
                 engine.advance_to(Timestamp::now(), &mut findings);
                 metrics.set_engine(engine.stats());
             }
-            _ = checkpoint.tick() => save(&engine, &config),
+            _ = checkpoint.tick() => {
+                if let Err(e) = save(&engine, &config) {
+                    tracing::error!("{e}");
+                }
+            }
         }
         emit(&mut sinks, &mut findings, &metrics);
     }
     engine.finish(&mut findings);
     emit(&mut sinks, &mut findings, &metrics);
-    save(&engine, &config);
+    let saved = save(&engine, &config);
     metrics.set_engine(engine.stats());
     sinks
         .close()
         .map_err(|e| format!("cannot flush findings: {e}"))?;
-    tracing::info!("stopped; state saved");
+    // A supervisor must see that the state was lost: the exit is not clean.
+    saved?;
+    tracing::info!(state = config.state.is_some(), "stopped");
     Ok(())
 }
 
@@ -295,11 +304,12 @@ fn reload(
     Ok(count)
 }
 
-fn save(engine: &Engine, config: &Config) {
-    if let Some(path) = &config.state
-        && let Err(e) = state::save(path, &engine.snapshot())
-    {
-        tracing::error!(error = %e, path = %path.display(), "cannot save state");
+/// Saves the state, if a state file is configured.
+fn save(engine: &Engine, config: &Config) -> Result<(), String> {
+    match &config.state {
+        Some(path) => state::save(path, &engine.snapshot())
+            .map_err(|e| format!("cannot save state to {}: {e}", path.display())),
+        None => Ok(()),
     }
 }
 

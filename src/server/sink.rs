@@ -4,16 +4,18 @@
 //! The webhook is served by a worker thread behind a bounded queue, so a
 //! slow or failing endpoint never blocks ingestion: when the queue is full,
 //! or a finding still fails after its retries, it is appended to a spool
-//! file and counted.
+//! file and counted. At shutdown the worker gets [`DRAIN_GRACE`] to deliver
+//! what is queued; what is left then is spooled without trying, so a
+//! hanging endpoint cannot hold shutdown for long.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::metrics::Metrics;
 use crate::finding::Finding;
@@ -24,6 +26,10 @@ pub const QUEUE: usize = 10_000;
 const ATTEMPTS: u32 = 5;
 /// The first retry's delay; each next one doubles.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// How long the worker may go on delivering once shutdown began.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// Longest one delivery may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The configured sinks.
 pub struct Sinks {
@@ -34,7 +40,8 @@ pub struct Sinks {
 struct Webhook {
     queue: SyncSender<String>,
     worker: JoinHandle<()>,
-    draining: Arc<AtomicBool>,
+    /// Set at shutdown: until when the worker may still deliver.
+    drain_until: Arc<OnceLock<Instant>>,
     spool: PathBuf,
 }
 
@@ -53,16 +60,16 @@ impl Sinks {
         };
         let webhook = webhook.map(|url| {
             let (queue, receiver) = mpsc::sync_channel(QUEUE);
-            let draining = Arc::new(AtomicBool::new(false));
+            let drain_until = Arc::new(OnceLock::new());
             let worker = {
-                let draining = draining.clone();
+                let drain_until = Arc::clone(&drain_until);
                 let spool = spool.clone();
-                thread::spawn(move || deliver(&url, &receiver, &draining, &spool, &metrics))
+                thread::spawn(move || deliver(&url, &receiver, &drain_until, &spool, &metrics))
             };
             Webhook {
                 queue,
                 worker,
-                draining,
+                drain_until,
                 spool,
             }
         });
@@ -87,12 +94,12 @@ impl Sinks {
         Ok(())
     }
 
-    /// Delivers what is queued (one attempt each, spooling failures) and
-    /// stops the worker.
+    /// Delivers what is queued within [`DRAIN_GRACE`] (one attempt each),
+    /// spools the rest and failures, and stops the worker.
     pub fn close(mut self) -> io::Result<()> {
         self.out.flush()?;
         if let Some(webhook) = self.webhook.take() {
-            webhook.draining.store(true, Ordering::Relaxed);
+            let _ = webhook.drain_until.set(Instant::now() + DRAIN_GRACE);
             drop(webhook.queue);
             let _ = webhook.worker.join();
         }
@@ -103,19 +110,23 @@ impl Sinks {
 fn deliver(
     url: &str,
     queue: &Receiver<String>,
-    draining: &AtomicBool,
+    drain_until: &OnceLock<Instant>,
     spool_path: &Path,
     metrics: &Metrics,
 ) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(REQUEST_TIMEOUT))
         .http_status_as_error(true)
         .build()
         .into();
     for json in queue {
         let mut delay = FIRST_BACKOFF;
         let mut delivered = false;
-        for attempt in 1..=ATTEMPTS {
+        let out_of_time = drain_until
+            .get()
+            .is_some_and(|&until| Instant::now() >= until);
+        let attempts = if out_of_time { 0 } else { ATTEMPTS };
+        for attempt in 1..=attempts {
             let sent = agent
                 .post(url)
                 .header("Content-Type", "application/json")
@@ -125,7 +136,7 @@ fn deliver(
                 break;
             }
             metrics.sink_failures.fetch_add(1, Ordering::Relaxed);
-            if attempt == ATTEMPTS || draining.load(Ordering::Relaxed) {
+            if attempt == ATTEMPTS || drain_until.get().is_some() {
                 break;
             }
             thread::sleep(delay);
