@@ -67,10 +67,19 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, StateError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let value: serde_json::Value =
+    // The header first, skipping the rest without building it, so that a
+    // file of another format or version is refused with a clear reason;
+    // then the whole, straight into its types (not through a JSON tree,
+    // which would take several times the memory of the state).
+    #[derive(Deserialize)]
+    struct Header {
+        format: Option<String>,
+        version: Option<u64>,
+    }
+    let header: Header =
         serde_json::from_slice(&text).map_err(|e| StateError::Format(e.to_string()))?;
-    let format = value.get("format").and_then(|f| f.as_str());
-    let version = value.get("version").and_then(|v| v.as_u64());
+    let format = header.format.as_deref();
+    let version = header.version;
     if format != Some(FORMAT) {
         return Err(StateError::Format(format!("format is not '{FORMAT}'")));
     }
@@ -80,7 +89,7 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, StateError> {
             version.map_or("?".to_owned(), |v| v.to_string())
         )));
     }
-    serde_json::from_value(value)
+    serde_json::from_slice(&text)
         .map(Some)
         .map_err(|e| StateError::Format(e.to_string()))
 }

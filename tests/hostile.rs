@@ -291,6 +291,62 @@ fn run_file(dir: &Path, name: &str, bytes: &[u8], extra: &[&str]) -> Output {
     common::run(dir, &args, None)
 }
 
+/// Peak resident memory of `tokenwatch ARGS` run in `dir`, in bytes, read
+/// from `/proc` while it runs (its high-water mark only grows).
+#[cfg(target_os = "linux")]
+fn peak_memory(dir: &Path, args: &[&str]) -> u64 {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokenwatch"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tokenwatch starts");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
+    while child.try_wait().expect("wait works").is_none() {
+        let status = fs::read_to_string(&status_file).unwrap_or_default();
+        let high_water = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        peak_kb = peak_kb.max(high_water.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    peak_kb * 1024
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn megabyte_lines_do_not_fill_memory_a_batch_at_a_time() {
+    // 120 lines of 1 MB each: batches are cut by bytes too, so the lines
+    // in flight stay a few megabytes, not 128 of them at once.
+    let dir = tempfile::tempdir().unwrap();
+    let pad = "p".repeat(1 << 20);
+    let mut input = String::new();
+    for i in 0..120 {
+        input.push_str(&issued_with_data(
+            &format!("m{i}"),
+            &format!(r#"{{"pad":"{pad}"}}"#),
+        ));
+        input.push('\n');
+    }
+    fs::write(dir.path().join("rules.yaml"), RULES).unwrap();
+    fs::write(dir.path().join("big.ndjson"), input).unwrap();
+    for threads in ["1", "2"] {
+        let args = [
+            "run",
+            "--rules",
+            "rules.yaml",
+            "--threads",
+            threads,
+            "big.ndjson",
+        ];
+        let peak = peak_memory(dir.path(), &args);
+        assert!(peak < 80 << 20, "{threads} thread(s): {} MB", peak >> 20);
+    }
+}
+
 fn mixed_input() -> Input {
     use Expect::*;
     let mut input = Input::default();

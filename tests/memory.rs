@@ -280,7 +280,56 @@ fn correlation_state_per_group_is_bounded() {
             secs = m.seconds,
         ));
     }
+    report.push(state_load_report());
     for line in report {
         println!("{line}");
     }
+}
+
+/// Loads a saved state of many groups: the peak is the file and what it
+/// becomes, not a JSON tree several times the size of both.
+fn state_load_report() -> String {
+    let rules = Arc::new(
+        RuleSet::from_yaml("memory.yaml", &rule("event_count", None)).expect("rule compiles"),
+    );
+    let options = Options {
+        lateness: Span(0),
+        max_groups: 2_000_000,
+        ..Options::default()
+    };
+    let mut engine = Engine::with_options(Arc::clone(&rules), options);
+    let (mut line, mut findings) = (String::new(), Vec::new());
+    for i in 0..EVENTS_OTHER {
+        event(&mut line, i);
+        engine
+            .process(line.as_bytes(), &mut findings)
+            .expect("a valid event");
+    }
+    engine.finish(&mut findings);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("state.json");
+    tokenwatch::state::save(&path, &engine.snapshot()).expect("state saves");
+    drop(engine);
+    let file = std::fs::metadata(&path).expect("state file").len() as usize;
+
+    let base = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let snapshot = tokenwatch::state::load(&path)
+        .expect("state loads")
+        .expect("it exists");
+    let mut restored = Engine::with_options(rules, options);
+    assert_eq!(restored.restore(snapshot).ok(), Some(Vec::new()));
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let held = CURRENT.load(Ordering::Relaxed).saturating_sub(base);
+    let limit = file + 2 * held + OVERHEAD;
+    assert!(
+        peak <= limit,
+        "loading a {file}-byte state peaked at {peak} bytes, over {limit} ({held} held after)"
+    );
+    format!(
+        "state load   {EVENTS_OTHER} groups: {:.1} MiB file, peak {:.1} MiB, {:.1} MiB held",
+        file as f64 / 1048576.0,
+        peak as f64 / 1048576.0,
+        held as f64 / 1048576.0
+    )
 }

@@ -19,6 +19,15 @@ use tokenwatch::matching::{Evaluated, Matcher, Spares};
 /// cost a fifth more cycles per event on one thread than 128).
 pub const BATCH: usize = 128;
 
+/// Most bytes of lines per batch: a batch of long lines is cut short, so
+/// that the batches in flight hold a bounded amount of input.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+/// Largest line buffer a recycled batch keeps: the buffer of a rare long
+/// line is freed, so that memory does not stay at the longest line times
+/// the number of line slots.
+const MAX_KEPT_LINE_BYTES: usize = 64 << 10;
+
 /// A batch of input lines and, once matched, their results.
 #[derive(Default)]
 pub struct Batch {
@@ -28,6 +37,8 @@ pub struct Batch {
     pub lines: Vec<Line>,
     /// How many lines the batch holds.
     pub count: usize,
+    /// How many bytes its lines hold.
+    pub bytes: usize,
     /// The 1-based number of the first line in its input.
     pub first_number: u64,
     /// Which input the lines came from.
@@ -113,13 +124,19 @@ impl Pool {
     pub fn batch(&mut self, input: usize, first_number: u64) -> Batch {
         let mut batch = self.free.pop().unwrap_or_default();
         batch.count = 0;
+        batch.bytes = 0;
         batch.input = input;
         batch.first_number = first_number;
         batch
     }
 
     /// Hands a used batch back for reuse.
-    pub fn recycle(&mut self, batch: Batch) {
+    pub fn recycle(&mut self, mut batch: Batch) {
+        for line in &mut batch.lines {
+            if line.bytes.capacity() > MAX_KEPT_LINE_BYTES {
+                line.bytes = Vec::new();
+            }
+        }
         self.free.push(batch);
     }
 

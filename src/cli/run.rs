@@ -11,7 +11,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenwatch::lines::{HARD_CAP, LineReader};
 
-use super::pool::{BATCH, Batch, Pool};
+use super::pool::{BATCH, BATCH_BYTES, Batch, Pool};
 use tokenwatch::state;
 use tokenwatch::time::Span;
 use tokenwatch::{Engine, Finding, Options, Stats};
@@ -184,12 +184,15 @@ fn feed(
     let mut lines = LineReader::new(reader);
     let mut batch = pool.batch(index, 1);
     loop {
-        let more = lines.next_line(batch.slot())?;
+        let slot = batch.slot();
+        let more = lines.next_line(slot)?;
         if more {
+            batch.bytes += slot.bytes.len();
             batch.count += 1;
         }
         let waiting = !lines.get_ref().buffer().is_empty();
-        if batch.count == BATCH || (batch.count > 0 && (!more || (live && !waiting))) {
+        let filled = batch.count == BATCH || batch.bytes >= BATCH_BYTES;
+        if filled || (batch.count > 0 && (!more || (live && !waiting))) {
             let next = pool.batch(index, lines.line_number() + 1);
             let full = std::mem::replace(&mut batch, next);
             for done in pool.submit(full) {
