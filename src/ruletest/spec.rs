@@ -176,26 +176,8 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
     };
     let label = name.as_deref().unwrap_or("(unnamed)");
     let events = match (node.get("events"), node.get("events_file")) {
-        (Some(list), None) => {
-            build_events(list, &mut EventBuilder::default(), file, diags).map(|lines| {
-                (1..)
-                    .zip(lines)
-                    .map(|(n, text)| TestEvent {
-                        text,
-                        origin: format!("event {n}"),
-                    })
-                    .collect()
-            })
-        }
-        (None, Some(path)) => read_lines(file, path, diags).map(|(shown, lines)| {
-            lines
-                .into_iter()
-                .map(|(n, text)| TestEvent {
-                    text,
-                    origin: format!("event at {shown}:{n}"),
-                })
-                .collect()
-        }),
+        (Some(list), None) => read_event_list(list, file, diags),
+        (None, Some(path)) => read_events_file(file, path, diags),
         _ => {
             diags.error(
                 "E206",
@@ -259,6 +241,32 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
         expect,
         lists,
     })
+}
+
+/// Builds the events of a test's `events:` list.
+fn read_event_list(list: &Node, file: &str, diags: &mut Diagnostics) -> Option<Vec<TestEvent>> {
+    let lines = build_events(list, &mut EventBuilder::default(), file, diags)?;
+    let events = (1..)
+        .zip(lines)
+        .map(|(n, text)| TestEvent {
+            text,
+            origin: format!("event {n}"),
+        })
+        .collect();
+    Some(events)
+}
+
+/// Reads the events of an `events_file`, one line each.
+fn read_events_file(file: &str, path: &Node, diags: &mut Diagnostics) -> Option<Vec<TestEvent>> {
+    let (shown, lines) = read_lines(file, path, diags)?;
+    let events = lines
+        .into_iter()
+        .map(|(n, text)| TestEvent {
+            text,
+            origin: format!("event at {shown}:{n}"),
+        })
+        .collect();
+    Some(events)
 }
 
 /// Reads the partial findings of an `expect_file`, one JSON object per
