@@ -20,13 +20,16 @@ impl Timestamp {
         Timestamp(i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX))
     }
 
-    /// Parses an RFC 3339 time with any offset.
+    /// Parses an RFC 3339 time with any offset; `None` also for an instant
+    /// outside the years 0000 to 9999 in UTC (`9999-12-31T23:30:00-01:00`),
+    /// which RFC 3339 could not write back.
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         if let Some(time) = parse_utc_fast(text.as_bytes()) {
             return Some(time);
         }
         let parsed = DateTime::parse_from_rfc3339(text).ok()?;
-        Some(Timestamp(parsed.timestamp_micros()))
+        let time = Timestamp(parsed.timestamp_micros());
+        (WRITABLE.0..=WRITABLE.1).contains(&time.0).then_some(time)
     }
 
     /// The instant as an RFC 3339 string in UTC (`Z`), with as many fraction
@@ -48,6 +51,10 @@ impl Timestamp {
         Timestamp(self.0.saturating_sub(span.0))
     }
 }
+
+/// The first and the last instant RFC 3339 can write in UTC:
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, in microseconds.
+const WRITABLE: (i64, i64) = (-62_167_219_200_000_000, 253_402_300_799_999_999);
 
 /// The common shape of event times, `YYYY-MM-DDTHH:MM:SS[.fraction]Z`,
 /// without a general parser; `None` for anything else (which the general
@@ -260,6 +267,22 @@ mod tests {
             Timestamp::parse_rfc3339("2026-01-01T01:00:00+01:00"),
             Timestamp::parse_rfc3339("2026-01-01T00:00:00Z")
         );
+    }
+
+    #[test]
+    fn only_instants_rfc_3339_can_write_are_read() {
+        let last = Timestamp::parse_rfc3339("9999-12-31T23:59:59.999999Z").unwrap();
+        assert_eq!(last.0, WRITABLE.1);
+        assert_eq!(last.to_rfc3339(), "9999-12-31T23:59:59.999999Z");
+        let first = Timestamp::parse_rfc3339("0000-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            (first.0, first.to_rfc3339().as_str()),
+            (WRITABLE.0, "0000-01-01T00:00:00Z")
+        );
+        for beyond in ["9999-12-31T23:30:00-01:00", "0000-01-01T00:30:00+01:00"] {
+            assert_eq!(Timestamp::parse_rfc3339(beyond), None, "{beyond}");
+        }
+        assert!(Timestamp::parse_rfc3339("9999-12-31T23:30:00+01:00").is_some());
     }
 
     #[test]
