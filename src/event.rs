@@ -16,6 +16,7 @@ use std::fmt;
 use crate::fields::{FieldId, FieldTable, system};
 use crate::json::{
     Code, JsonError, Number, Scanner, StrSpan, Token, decode_escaped_quotes, decode_into,
+    has_unpaired_surrogate,
 };
 use crate::time::Timestamp;
 
@@ -79,6 +80,9 @@ pub enum Rejection {
     BadIp(String),
     /// `data.revokedContext` has no property.
     EmptyRevokedContext,
+    /// An identity field (`id`, `source`) holds an unpaired surrogate
+    /// escape: decoded, it would be the same as other identities.
+    UnpairedSurrogate(&'static str),
 }
 
 impl fmt::Display for Rejection {
@@ -99,6 +103,10 @@ impl fmt::Display for Rejection {
             Rejection::BadIp(value) => {
                 write!(f, "field 'originip' is not an IP address: {value:?}")
             }
+            Rejection::UnpairedSurrogate(field) => write!(
+                f,
+                "field '{field}' holds an unpaired UTF-16 surrogate escape (such as \\ud800), which is no character"
+            ),
             Rejection::EmptyRevokedContext => {
                 write!(
                     f,
@@ -209,9 +217,19 @@ pub struct EventBuf {
     slots: Vec<(u32, u32)>,
     /// The scanner's skip state (reused between events).
     open: Vec<bool>,
-    /// Set when `authclaims` was filed still escaped (see [`Walker::text`]).
-    claims_escaped: bool,
+    /// What the walk of the line noted beside the values.
+    notes: LineNotes,
     max_line: usize,
+}
+
+/// What a walk of the line notes beside the values it files.
+#[derive(Debug, Default, Clone, Copy)]
+struct LineNotes {
+    /// `authclaims` was filed still escaped (see [`Walker::text`]).
+    claims_escaped: bool,
+    /// The identity field (`id` or `source`) whose text holds an unpaired
+    /// surrogate escape, which no character can stand for.
+    unpaired_surrogate: Option<&'static str>,
 }
 
 impl EventBuf {
@@ -329,7 +347,7 @@ impl EventBuf {
             base: Base::Line,
             values: &mut self.values,
             arena: &mut self.arena,
-            claims_escaped: Some(&mut self.claims_escaped),
+            notes: Some(&mut self.notes),
         };
         match walker.scanner.peek() {
             Some(b'{') => walker.root(0).map_err(|e| Rejection::Json(e.to_string())),
@@ -353,7 +371,7 @@ impl EventBuf {
             return;
         };
         let (start, end) = (text.start as usize, text.end as usize);
-        let source = if self.claims_escaped {
+        let source = if self.notes.claims_escaped {
             // Filed as it stands in the line (see `Walker::text`); escaped
             // twice with only quotes, it decodes in one pass.
             let raw = self.line[start..end].trim_start();
@@ -386,7 +404,7 @@ impl EventBuf {
             base: Base::Claims,
             values: &mut self.values,
             arena: &mut self.arena,
-            claims_escaped: None,
+            notes: None,
         };
         if walker.scanner.peek() != Some(b'{') || walker.root(node).is_err() {
             self.values.truncate(mark);
@@ -464,7 +482,7 @@ impl EventBuf {
         self.slots.clear();
         self.arena.clear();
         self.claims.clear();
-        self.claims_escaped = false;
+        self.notes = LineNotes::default();
     }
 
     fn resolve(&self, raw: Raw) -> Value<'_> {
@@ -536,6 +554,9 @@ impl EventBuf {
 
     fn validate(&self) -> Result<Meta, Rejection> {
         self.required_str(system::ID, "id")?;
+        if let Some(field) = self.notes.unpaired_surrogate {
+            return Err(Rejection::UnpairedSurrogate(field));
+        }
         let kind = EventKind::of_type(self.required_str(system::TYPE, "type")?);
         self.required_str(system::SOURCE, "source")?;
         self.required_str(system::SPECVERSION, "specversion")?;
@@ -641,9 +662,9 @@ struct Walker<'a, 'v> {
     base: Base,
     values: &'v mut Vec<(FieldId, Raw)>,
     arena: &'v mut String,
-    /// Where to note that `authclaims` was filed escaped; `None` inside the
-    /// claims.
-    claims_escaped: Option<&'v mut bool>,
+    /// Where to note what the line holds beside its values; `None` inside
+    /// the claims.
+    notes: Option<&'v mut LineNotes>,
 }
 
 impl Walker<'_, '_> {
@@ -742,15 +763,23 @@ impl Walker<'_, '_> {
         if !span.escaped {
             return raw;
         }
-        if capture == Some(system::AUTHCLAIMS)
-            && !self.fields.reads_claims_text()
-            && let Some(escaped) = self.claims_escaped.as_deref_mut()
-        {
-            *escaped = true;
-            return raw;
+        let body = &self.scanner.text()[span.start..span.end];
+        if let Some(notes) = self.notes.as_deref_mut() {
+            if capture == Some(system::AUTHCLAIMS) && !self.fields.reads_claims_text() {
+                notes.claims_escaped = true;
+                return raw;
+            }
+            let identity = match capture {
+                Some(system::ID) => Some("id"),
+                Some(system::SOURCE) => Some("source"),
+                _ => None,
+            };
+            if identity.is_some() && has_unpaired_surrogate(body) {
+                notes.unpaired_surrogate = notes.unpaired_surrogate.or(identity);
+            }
         }
         let start = self.arena.len();
-        decode_into(&self.scanner.text()[span.start..span.end], self.arena);
+        decode_into(body, self.arena);
         Text {
             base: Base::Arena,
             start: start as u32,
@@ -876,6 +905,14 @@ mod tests {
                     field: "id",
                     expected: "a string",
                 },
+            ),
+            (
+                &ISSUED.replace(r#""id":"e1""#, r#""id":"e\ud800""#),
+                Rejection::UnpairedSurrogate("id"),
+            ),
+            (
+                &ISSUED.replace(r#""id":"e1""#, r#""id":"\udc00""#),
+                Rejection::UnpairedSurrogate("id"),
             ),
         ];
         for (line, want) in cases {

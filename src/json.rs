@@ -562,6 +562,40 @@ pub fn decode_into(body: &str, out: &mut String) {
     }
 }
 
+/// True when a JSON string body holds a `\\u` escape of a surrogate that is
+/// not half of a pair (a high one followed by an escaped low one), which
+/// decodes to no character.
+pub fn has_unpaired_surrogate(body: &str) -> bool {
+    let bytes = body.as_bytes();
+    let mut at = 0;
+    while let Some(offset) = memchr::memchr(b'\\', &bytes[at..]) {
+        let escape = at + offset;
+        at = escape + 2;
+        if bytes.get(escape + 1) != Some(&b'u') {
+            continue;
+        }
+        let Some(code) = hex4(&bytes[escape + 2..]) else {
+            continue;
+        };
+        at = escape + 6;
+        match code {
+            0xD800..=0xDBFF => {
+                let low = match bytes.get(at..at + 2) {
+                    Some(b"\\u") => hex4(&bytes[at + 2..]),
+                    _ => None,
+                };
+                if !low.is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) {
+                    return true;
+                }
+                at += 6;
+            }
+            0xDC00..=0xDFFF => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Decodes a text escaped twice (a JSON string inside a JSON string, as
 /// `authclaims` often arrives) in one pass, when its only escapes are
 /// escaped quotes (`\\\"`, a quote after both decodings). Returns false,
@@ -767,6 +801,29 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn unpaired_surrogates_are_found() {
+        for unpaired in [
+            r"\ud800",
+            r"a\ud800b",
+            r"\udc00",
+            r"\ud800\u0041",
+            r"x\uDBFF",
+        ] {
+            assert!(has_unpaired_surrogate(unpaired), "{unpaired}");
+        }
+        for fine in [
+            r"\ud83d\ude00",
+            r"\u00e9",
+            r"\\ud800",
+            r"plain",
+            r"\u12",
+            r"\ufffd",
+        ] {
+            assert!(!has_unpaired_surrogate(fine), "{fine}");
         }
     }
 
