@@ -214,6 +214,25 @@ fn status_codes_signatures_and_duplicates() {
 
     let big = format!(r#"{{"pad":"{}"}}"#, "a".repeat(3000));
     assert_eq!(server.deliver(&big).0, 413);
+    // A declared length over the limit is refused before any body is sent.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut waiting = std::net::TcpStream::connect(&address).expect("connects");
+    waiting
+        .write_all(
+            b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\
+              Expect: 100-continue\r\n\r\n",
+        )
+        .expect("sends the headers");
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let read = waiting.read(&mut answer).expect("answered before the body");
+    assert!(
+        answer[..read].starts_with(b"HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&answer[..read])
+    );
 
     assert_eq!(server.get("/healthz"), "ok\n");
     let metrics = server.get("/metrics");
@@ -222,8 +241,8 @@ fn status_codes_signatures_and_duplicates() {
         "tokenwatch_events_total{outcome=\"duplicate\"} 1",
         "tokenwatch_events_total{outcome=\"rejected\"} 3",
         "tokenwatch_events_total{outcome=\"unauthorized\"} 4",
-        "tokenwatch_events_total{outcome=\"too_large\"} 1",
-        "tokenwatch_request_duration_seconds_count 10",
+        "tokenwatch_events_total{outcome=\"too_large\"} 2",
+        "tokenwatch_request_duration_seconds_count 11",
     ] {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }

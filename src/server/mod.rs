@@ -103,6 +103,7 @@ struct AppState {
     commands: mpsc::Sender<Command>,
     secret: Arc<Vec<u8>>,
     metrics: Arc<Metrics>,
+    body_limit: usize,
 }
 
 /// Compiles the rules, restores state, and serves on `listener` until
@@ -164,9 +165,16 @@ pub async fn serve(
         commands,
         secret: Arc::new(config.secret.clone()),
         metrics,
+        body_limit: config.body_limit,
     };
     let app = Router::new()
-        .route("/webhook", post(webhook))
+        .route(
+            "/webhook",
+            post(webhook).layer(axum::middleware::from_fn_with_state(
+                app_state.clone(),
+                refuse_declared_oversize,
+            )),
+        )
         .route("/admin/reload", post(admin_reload))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics_page))
@@ -342,6 +350,30 @@ fn reply(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Answers 413 at once to a delivery that declares a body over the limit,
+/// before reading it: a client waiting for `100 Continue` sends none.
+async fn refuse_declared_oversize(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > state.body_limit as u64) {
+        state.metrics.record(Delivery::TooLarge, Duration::ZERO);
+        return too_large();
+    }
+    next.run(request).await
+}
+
+fn too_large() -> Response {
+    let message = serde_json::json!({"error": "body larger than the limit"});
+    reply(StatusCode::PAYLOAD_TOO_LARGE, message)
+}
+
 async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -361,11 +393,7 @@ async fn handle(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            let message = serde_json::json!({"error": "body larger than the limit"});
-            return (
-                Delivery::TooLarge,
-                reply(StatusCode::PAYLOAD_TOO_LARGE, message),
-            );
+            return (Delivery::TooLarge, too_large());
         }
         Err(rejection) => {
             let message = serde_json::json!({"error": rejection.body_text()});
