@@ -198,11 +198,18 @@ impl Pattern {
             Pattern::EndsWith(p) => with_text(value, |s| s.ends_with(&**p)),
             Pattern::Regex(re) => with_text(value, |s| re.is_match(s)),
             Pattern::Cidr(networks) => match value {
+                // An address is tried in both spellings, IPv4 and
+                // IPv4-mapped IPv6, so that `::fffe:0:0/95` holds
+                // `10.1.2.3` as it holds `::ffff:10.1.2.3`.
                 Value::Str(s) => s.parse::<IpAddr>().is_ok_and(|ip| {
                     let unmapped = unmapped(ip);
+                    let mapped = match unmapped {
+                        IpAddr::V4(v4) => IpAddr::V6(v4.to_ipv6_mapped()),
+                        v6 => v6,
+                    };
                     networks
                         .iter()
-                        .any(|net| net.contains(ip) || net.contains(unmapped))
+                        .any(|net| net.contains(unmapped) || net.contains(mapped))
                 }),
                 _ => false,
             },
@@ -472,6 +479,10 @@ mod tests {
         assert!(!v6.matches(Value::Str("10.2.3.4")));
         let mapped = Pattern::Cidr(Box::new(["::ffff:0:0/96".parse().unwrap()]));
         assert!(mapped.matches(Value::Str("::ffff:10.0.0.1")));
+        let wider = Pattern::Cidr(Box::new(["::fffe:0:0/95".parse().unwrap()]));
+        assert!(wider.matches(Value::Str("::ffff:10.1.2.3")));
+        assert!(wider.matches(Value::Str("10.1.2.3")));
+        assert!(!wider.matches(Value::Str("2001:db8::1")));
         let list = Pattern::Cidr(Box::new([
             "10.0.0.0/8".parse().unwrap(),
             "2001:db8::/32".parse().unwrap(),

@@ -188,6 +188,38 @@ impl Contribution {
         }
     }
 
+    /// Adds the hit of a `temporal` rule for `step`; or, when an earlier hit
+    /// of this event for the rule (from item `first` on) is for the same
+    /// group, lets that hit stand for `step` as well.
+    fn push_unordered_hit(
+        &mut self,
+        rules: &RuleSet,
+        classes: &KeyClasses,
+        (rule, step): (usize, usize),
+        event: &EventBuf,
+        first: usize,
+    ) {
+        let (items, text) = (self.items.len(), self.texts.text.len());
+        self.push_hit(rules, classes, (rule, step, 0), event);
+        let Some(Item::Hit { key: added, .. }) = self.items.get(items) else {
+            return;
+        };
+        let group = self.texts.get(added);
+        let same_group = self.items[first..items].iter().position(
+            |item| matches!(item, Item::Hit { rule: r, key, .. } if *r == rule && self.texts.get(key) == group),
+        );
+        let Some(earlier) = same_group else {
+            return;
+        };
+        self.items.truncate(items);
+        self.texts.text.truncate(text);
+        if let Item::Hit { alternatives, .. } = &mut self.items[first + earlier]
+            && step < 64
+        {
+            *alternatives |= 1 << step;
+        }
+    }
+
     /// The key of an earlier hit of this event of the same class (rules
     /// often group by the same fields), so it is written once.
     fn key_of_class(&self, class: u32) -> Option<(Range<usize>, Fingerprint)> {
@@ -399,20 +431,22 @@ impl Matcher {
             };
             // An event may advance an ordered sequence by one step of each
             // partial sequence (highest first, so it never counts twice in
-            // one), but stands for only one step of an unordered one: every
-            // step needs an event of its own. Which one is up to the group:
-            // the first step it matches that the group still lacks.
+            // one), but stands for only one step of an unordered one in a
+            // group: every step needs an event of its own. Which one is up
+            // to the group: the first step it matches that the group still
+            // lacks, among the steps that key the event to that group.
             let mut matches = |k: usize| rule.selection_matches(steps[k], event, &mut self.memo);
             if matches!(correlation.kind, Kind::Unordered(_)) {
-                let mut matched = (0..steps.len()).filter(|&k| matches(k));
-                if let Some(first) = matched.next() {
-                    // Only steps whose group key is made alike can stand in.
-                    let class = self.classes.of(index, first);
-                    let alternatives = matched
-                        .filter(|&k| k < 64 && self.classes.of(index, k) == class)
-                        .fold(0u64, |bits, k| bits | 1 << k);
-                    let target = (index, first, alternatives);
-                    contribution.push_hit(&self.rules, &self.classes, target, event);
+                let first_hit = contribution.items.len();
+                for step in (0..steps.len()).filter(|&k| matches(k)) {
+                    let target = (index, step);
+                    contribution.push_unordered_hit(
+                        &self.rules,
+                        &self.classes,
+                        target,
+                        event,
+                        first_hit,
+                    );
                 }
                 continue;
             }

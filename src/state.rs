@@ -97,15 +97,7 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, StateError> {
 /// Writes a state file atomically: a crash leaves the old file or the new
 /// one, never a torn one.
 pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
-    let directory = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "state".to_owned());
-    let temporary = directory.join(format!(".{name}.tmp{}", std::process::id()));
+    let (directory, temporary) = temporary_beside(path);
     let result = (|| {
         let mut file = File::create(&temporary)?;
         serde_json::to_writer(io::BufWriter::new(&mut file), snapshot).map_err(io::Error::other)?;
@@ -121,4 +113,28 @@ pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
         let _ = fs::remove_file(&temporary);
     }
     result.map_err(StateError::Io)
+}
+
+/// Checks that a state file can be saved at `path` (its directory exists
+/// and takes files), so that a run finds out before its work, not after.
+pub fn check_writable(path: &Path) -> Result<(), StateError> {
+    let (_, temporary) = temporary_beside(path);
+    File::create(&temporary)?;
+    fs::remove_file(&temporary)?;
+    Ok(())
+}
+
+/// The directory of a state file and the temporary file a save writes
+/// there before renaming it.
+fn temporary_beside(path: &Path) -> (&Path, std::path::PathBuf) {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".to_owned());
+    let temporary = directory.join(format!(".{name}.tmp{}", std::process::id()));
+    (directory, temporary)
 }

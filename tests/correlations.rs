@@ -1387,6 +1387,58 @@ fn temporal_gives_an_event_fitting_two_steps_the_one_its_group_lacks() {
 }
 
 #[test]
+fn temporal_steps_keyed_by_aliases_stand_in_for_one_another_within_a_group() {
+    let rules = r#"
+id: aliased
+title: a and b by user
+severity: low
+match:
+  a:
+    data.grantType: a
+  b:
+    data.description: b
+correlation:
+  type: temporal
+  steps: [a, b]
+  group-by: [user]
+  aliases:
+    user: {a: data.resourceOwner, b: data.createdBy}
+  timespan: 10m
+"#;
+    let both = |id: &str, time: &str, owner: &str, creator: &str| {
+        Ev::issued(id, time)
+            .set("data.grantType", "a")
+            .set("data.description", "b")
+            .owner(owner)
+            .set("data.createdBy", creator)
+    };
+    // Both steps key the events to user u1: e2 stands for `b`.
+    let findings = run(
+        rules,
+        &[
+            both("e1", &t("10:00:00"), "u1", "u1"),
+            both("e2", &t("10:01:00"), "u1", "u1"),
+        ],
+    );
+    let got: Vec<Vec<&str>> = findings.iter().map(ids).collect();
+    assert_eq!(got, [vec!["e1", "e2"]]);
+    // Keyed to two users, an event takes part in both groups, once each.
+    let findings = run(
+        rules,
+        &[
+            both("e1", &t("10:00:00"), "u1", "u2"),
+            both("e2", &t("10:01:00"), "u2", "u1"),
+        ],
+    );
+    let mut got: Vec<(Vec<&str>, &str)> = findings
+        .iter()
+        .map(|f| (ids(f), f.group[0].1.as_deref().unwrap()))
+        .collect();
+    got.sort();
+    assert_eq!(got, [(vec!["e1", "e2"], "u1"), (vec!["e1", "e2"], "u2")]);
+}
+
+#[test]
 fn an_event_that_completes_a_sequence_does_not_start_the_next() {
     let a = |id: &str, time: &str| Ev::issued(id, time).set("data.grantType", "a").owner("u1");
     let events = [

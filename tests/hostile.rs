@@ -347,6 +347,25 @@ fn megabyte_lines_do_not_fill_memory_a_batch_at_a_time() {
     }
 }
 
+#[test]
+fn a_state_file_that_cannot_be_written_stops_the_run_before_its_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = format!("{}\n", issued("e1"));
+    let out = run_file(
+        dir.path(),
+        "in.ndjson",
+        input.as_bytes(),
+        &["--state", "missing-directory/state.json"],
+    );
+    assert_eq!(out.status, Some(1));
+    assert!(out.stdout.is_empty(), "no findings before the failure");
+    assert!(
+        out.stderr_text().contains("cannot save state"),
+        "{}",
+        out.stderr_text()
+    );
+}
+
 fn mixed_input() -> Input {
     use Expect::*;
     let mut input = Input::default();

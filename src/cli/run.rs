@@ -80,6 +80,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     };
     let mut engine = Engine::with_options(Arc::new(rules), options);
     if let Some(path) = &args.state {
+        state::check_writable(path)
+            .map_err(|e| format!("cannot save state to {}: {e}", path.display()))?;
         let snapshot =
             state::load(path).map_err(|e| format!("state file {}: {e}", path.display()))?;
         if let Some(snapshot) = snapshot {

@@ -196,21 +196,52 @@ fn run_case(rules: Arc<RuleSet>, case: &TestCase) -> Outcome {
             got: format!("{} finding(s):\n{got_text}", got.len()),
         };
     }
-    let mut unused: Vec<&Json> = got.iter().collect();
-    for partial in &case.expect.findings {
-        match unused.iter().position(|f| contains(f, partial)) {
-            Some(i) => {
-                unused.remove(i);
-            }
-            None => {
-                return Outcome::Fail {
-                    expected: format!("a finding matching {partial}"),
-                    got: got_text,
-                };
-            }
+    match unmatched_partial(&case.expect.findings, &got) {
+        Some(partial) => Outcome::Fail {
+            expected: format!("a finding matching {partial}"),
+            got: got_text,
+        },
+        None => Outcome::Pass,
+    }
+}
+
+/// Pairs each partial finding with a different finding that holds it, over
+/// every possible pairing (not first come, first served: a partial that
+/// fits several findings must not take the only one another fits).
+/// Returns a partial left without a finding, if any.
+fn unmatched_partial<'p>(partials: &'p [Json], findings: &[Json]) -> Option<&'p Json> {
+    let fits: Vec<Vec<usize>> = partials
+        .iter()
+        .map(|p| {
+            (0..findings.len())
+                .filter(|&f| contains(&findings[f], p))
+                .collect()
+        })
+        .collect();
+    let mut paired_with: Vec<Option<usize>> = vec![None; findings.len()];
+    (0..partials.len())
+        .find(|&p| !pair(p, &fits, &mut paired_with, &mut vec![false; findings.len()]))
+        .map(|p| &partials[p])
+}
+
+/// Finds a finding for partial `p`, moving earlier pairs to other findings
+/// they fit if need be (an augmenting path); false when there is none.
+fn pair(
+    p: usize,
+    fits: &[Vec<usize>],
+    paired_with: &mut [Option<usize>],
+    tried: &mut [bool],
+) -> bool {
+    for &f in &fits[p] {
+        if std::mem::replace(&mut tried[f], true) {
+            continue;
+        }
+        if paired_with[f].is_none_or(|q| pair(q, fits, paired_with, tried)) {
+            paired_with[f] = Some(p);
+            return true;
         }
     }
-    Outcome::Pass
+    false
 }
 
 /// True when `actual` holds everything in `expected`: objects as subsets,
@@ -245,5 +276,26 @@ mod tests {
         ));
         assert!(!contains(&actual, &serde_json::json!({"events": []})));
         assert!(!contains(&actual, &serde_json::json!({"missing": 1})));
+    }
+
+    #[test]
+    fn partials_are_paired_over_every_assignment() {
+        use serde_json::json;
+        let findings = [
+            json!({"count": 2, "group": {"u": "1"}}),
+            json!({"count": 2, "group": {"u": "2"}}),
+        ];
+        // `{count: 2}` fits both, `{group u1}` only the first: pairing the
+        // first come with the first finding would leave u1 without one.
+        let partials = [json!({"count": 2}), json!({"group": {"u": "1"}})];
+        assert_eq!(unmatched_partial(&partials, &findings), None);
+        let three = [
+            json!({"count": 2}),
+            json!({"count": 2}),
+            json!({"count": 2}),
+        ];
+        assert_eq!(unmatched_partial(&three, &findings), Some(&three[2]));
+        let none = [json!({"group": {"u": "3"}})];
+        assert_eq!(unmatched_partial(&none, &findings), Some(&none[0]));
     }
 }

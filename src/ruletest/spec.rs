@@ -231,7 +231,11 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
             }
         },
     };
-    let (name, events, expect, lists) = (name?, events?, expect?, lists?);
+    // A test without a name is kept under a placeholder, so that the checks
+    // made on every test (its lists) report on it too; the error above
+    // keeps it from running.
+    let name = label.to_owned();
+    let (events, expect, lists) = (events?, expect?, lists?);
     Some(TestCase {
         rule: rule.to_owned(),
         name,
@@ -281,7 +285,10 @@ fn read_expect_file(file: &str, path: &Node, diags: &mut Diagnostics) -> Option<
             Ok(_) => diags.error(
                 "E216",
                 &shown,
-                Span { line, col: 1 },
+                Span {
+                    line,
+                    col: u32::try_from(text.len() - text.trim_start().len() + 1).unwrap_or(1),
+                },
                 "a line of an expect_file must be a JSON object (a partial finding)".into(),
             ),
             Err(e) => diags.error(
@@ -322,7 +329,7 @@ fn read_lines(
         Ok(text) => Some((
             full.display().to_string(),
             (1..)
-                .zip(text.lines())
+                .zip(text.strip_prefix('\u{feff}').unwrap_or(&text).lines())
                 .filter(|(_, l)| !l.trim().is_empty())
                 .map(|(n, l)| (n, l.to_owned()))
                 .collect(),
