@@ -476,12 +476,12 @@ impl Engine {
         };
         self.max_time = Some(self.max_time.map_or(clock, |m| m.max(clock)));
         if self.options.live {
-            for item in std::mem::take(&mut contribution.items) {
-                match item {
-                    Item::Finding(rule, finding) => {
-                        self.emit(rule, GroupKey::default(), Some(time), *finding, out);
-                    }
-                    hit => contribution.items.push(hit),
+            let findings = contribution
+                .items
+                .extract_if(.., |item| matches!(item, Item::Finding(..)));
+            for item in findings {
+                if let Item::Finding(rule, finding) = item {
+                    self.emit(rule, GroupKey::default(), Some(time), *finding, out);
                 }
             }
         }

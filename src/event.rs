@@ -16,7 +16,6 @@ use std::fmt;
 use crate::fields::{FieldId, FieldTable, system};
 use crate::json::{
     Code, JsonError, Number, Scanner, StrSpan, Token, decode_escaped_quotes, decode_into,
-    has_unpaired_surrogate,
 };
 use crate::time::Timestamp;
 
@@ -763,23 +762,26 @@ impl Walker<'_, '_> {
         if !span.escaped {
             return raw;
         }
-        let body = &self.scanner.text()[span.start..span.end];
-        if let Some(notes) = self.notes.as_deref_mut() {
-            if capture == Some(system::AUTHCLAIMS) && !self.fields.reads_claims_text() {
-                notes.claims_escaped = true;
-                return raw;
-            }
-            let identity = match capture {
-                Some(system::ID) => Some("id"),
-                Some(system::SOURCE) => Some("source"),
-                _ => None,
-            };
-            if identity.is_some() && has_unpaired_surrogate(body) {
-                notes.unpaired_surrogate = notes.unpaired_surrogate.or(identity);
-            }
+        if capture == Some(system::AUTHCLAIMS)
+            && !self.fields.reads_claims_text()
+            && let Some(notes) = self.notes.as_deref_mut()
+        {
+            notes.claims_escaped = true;
+            return raw;
         }
         let start = self.arena.len();
-        decode_into(body, self.arena);
+        let whole = decode_into(&self.scanner.text()[span.start..span.end], self.arena);
+        let identity = match capture {
+            Some(system::ID) => Some("id"),
+            Some(system::SOURCE) => Some("source"),
+            _ => None,
+        };
+        if !whole
+            && identity.is_some()
+            && let Some(notes) = self.notes.as_deref_mut()
+        {
+            notes.unpaired_surrogate = notes.unpaired_surrogate.or(identity);
+        }
         Text {
             base: Base::Arena,
             start: start as u32,

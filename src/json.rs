@@ -528,8 +528,11 @@ use special_bytes_portable as special_bytes;
 /// Decodes the body of a JSON string (the text between its quotes) into
 /// `out`. Leniently: an invalid escape yields the escaped character, and an
 /// invalid or unpaired `\u` escape U+FFFD, so a text that was never checked
-/// by a [`Scanner`] (a string inside a string) decodes too.
-pub fn decode_into(body: &str, out: &mut String) {
+/// by a [`Scanner`] (a string inside a string) decodes too. Returns false
+/// when some `\u` escape stood for no character (an unpaired surrogate)
+/// and was decoded as U+FFFD.
+pub fn decode_into(body: &str, out: &mut String) -> bool {
+    let mut whole = true;
     let bytes = body.as_bytes();
     let mut run = 0;
     loop {
@@ -537,7 +540,7 @@ pub fn decode_into(body: &str, out: &mut String) {
         // Cut only at a backslash (ASCII), so the run is whole characters.
         out.push_str(&body[run..backslash]);
         let Some(&escape) = bytes.get(backslash + 1) else {
-            return;
+            return whole;
         };
         run = backslash + 2;
         let decoded = match escape {
@@ -549,7 +552,8 @@ pub fn decode_into(body: &str, out: &mut String) {
             b'u' => {
                 let (decoded, used) = decode_unicode(&bytes[run..]);
                 run += used;
-                decoded
+                whole &= decoded.is_some();
+                decoded.unwrap_or('\u{fffd}')
             }
             b'"' | b'\\' | b'/' => char::from(escape),
             _ => {
@@ -560,40 +564,6 @@ pub fn decode_into(body: &str, out: &mut String) {
         };
         out.push(decoded);
     }
-}
-
-/// True when a JSON string body holds a `\\u` escape of a surrogate that is
-/// not half of a pair (a high one followed by an escaped low one), which
-/// decodes to no character.
-pub fn has_unpaired_surrogate(body: &str) -> bool {
-    let bytes = body.as_bytes();
-    let mut at = 0;
-    while let Some(offset) = memchr::memchr(b'\\', &bytes[at..]) {
-        let escape = at + offset;
-        at = escape + 2;
-        if bytes.get(escape + 1) != Some(&b'u') {
-            continue;
-        }
-        let Some(code) = hex4(&bytes[escape + 2..]) else {
-            continue;
-        };
-        at = escape + 6;
-        match code {
-            0xD800..=0xDBFF => {
-                let low = match bytes.get(at..at + 2) {
-                    Some(b"\\u") => hex4(&bytes[at + 2..]),
-                    _ => None,
-                };
-                if !low.is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) {
-                    return true;
-                }
-                at += 6;
-            }
-            0xDC00..=0xDFFF => return true,
-            _ => {}
-        }
-    }
-    false
 }
 
 /// Decodes a text escaped twice (a JSON string inside a JSON string, as
@@ -620,14 +590,15 @@ pub fn decode_escaped_quotes(body: &str, out: &mut String) -> bool {
 }
 
 /// The character of a `\u` escape whose four hex digits start `rest`
-/// (joined with a following low surrogate escape), and how many bytes it
-/// used after the `u`.
-fn decode_unicode(rest: &[u8]) -> (char, usize) {
+/// (joined with a following low surrogate escape), or `None` for an
+/// unpaired surrogate; and how many bytes it used after the `u`. Digits
+/// that are not hex (in text no [`Scanner`] checked) give U+FFFD.
+fn decode_unicode(rest: &[u8]) -> (Option<char>, usize) {
     let Some(high) = hex4(rest) else {
-        return ('\u{fffd}', 0);
+        return (Some('\u{fffd}'), 0);
     };
     if !(0xD800..=0xDBFF).contains(&high) {
-        return (char::from_u32(high).unwrap_or('\u{fffd}'), 4);
+        return (char::from_u32(high), 4);
     }
     let low = match rest.get(4..6) {
         Some(b"\\u") => hex4(&rest[6..]).filter(|low| (0xDC00..=0xDFFF).contains(low)),
@@ -636,9 +607,9 @@ fn decode_unicode(rest: &[u8]) -> (char, usize) {
     match low {
         Some(low) => {
             let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
-            (char::from_u32(code).unwrap_or('\u{fffd}'), 10)
+            (char::from_u32(code), 10)
         }
-        None => ('\u{fffd}', 4),
+        None => (None, 4),
     }
 }
 
@@ -813,7 +784,7 @@ mod tests {
             r"\ud800\u0041",
             r"x\uDBFF",
         ] {
-            assert!(has_unpaired_surrogate(unpaired), "{unpaired}");
+            assert!(!decode_into(unpaired, &mut String::new()), "{unpaired}");
         }
         for fine in [
             r"\ud83d\ude00",
@@ -823,7 +794,7 @@ mod tests {
             r"\u12",
             r"\ufffd",
         ] {
-            assert!(!has_unpaired_surrogate(fine), "{fine}");
+            assert!(decode_into(fine, &mut String::new()), "{fine}");
         }
     }
 

@@ -309,9 +309,9 @@ impl Evaluated {
 /// Most spare buffers a [`Spares`] keeps.
 const MAX_SPARES: usize = 256;
 
-/// Largest text buffer a spare keeps: the buffer of a rare long line is
-/// freed rather than held on to by a spare.
-const MAX_SPARE_BYTES: usize = 64 << 10;
+/// Largest buffer kept for reuse (by a spare, or a line slot of `run`):
+/// the buffer of a rare long line is freed rather than held on to.
+pub const MAX_SPARE_BYTES: usize = 64 << 10;
 
 /// The emptied buffers of contributions already applied, handed back so
 /// that a [`Matcher`] fills them again instead of allocating for every event
@@ -707,11 +707,7 @@ fn write_text(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
     if text.len() <= MAX_VALUE_BYTES {
         return out.write_str(text);
     }
-    let mut cut = SHORTENED_PREFIX;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    out.write_str(&text[..cut])?;
+    out.write_str(&text[..text.floor_char_boundary(SHORTENED_PREFIX)])?;
     out.write_char('…')?;
     for byte in &Sha256::digest(text.as_bytes())[..16] {
         write!(out, "{byte:02x}")?;

@@ -411,7 +411,9 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
             let count = events.len() as u64;
             if threshold.holds(count) {
                 let start = events.front().map(|(t, _)| *t);
-                let ids = evidence(events);
+                // The last counted event is the one just pushed: this hit's.
+                let earlier = events.range(..events.len() - 1);
+                let ids = evidence(earlier.map(|(_, id)| id.as_str()), hit.id);
                 events.clear();
                 Some(Fire {
                     count,
@@ -439,16 +441,19 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
             if threshold.holds(count) {
                 let ordered = values.take();
                 let start = ordered.first().map(|(_, (t, _))| *t);
-                // The first events, and always the completing one, last.
-                let mut ids: Vec<String> = Vec::new();
-                for (_, (_, id)) in &ordered {
-                    let id = id.as_str();
-                    if ids.len() + 1 < MAX_EVIDENCE && id != hit.id && !ids.iter().any(|i| i == id)
-                    {
-                        ids.push(id.to_owned());
-                    }
-                }
-                ids.push(hit.id.to_owned());
+                // Several values may come from one event: each event once.
+                let mut listed: Vec<&str> = Vec::new();
+                let earlier = ordered
+                    .iter()
+                    .map(|(_, (_, id))| id.as_str())
+                    .filter(|&id| {
+                        let new = id != hit.id && !listed.contains(&id);
+                        if new {
+                            listed.push(id);
+                        }
+                        new
+                    });
+                let ids = evidence(earlier, hit.id);
                 Some(Fire {
                     count,
                     start,
@@ -645,15 +650,13 @@ fn threshold_window(threshold: &crate::correlation::Threshold) -> usize {
     })
 }
 
-/// The ids of the counted events, capped: the first ones and, always, the
-/// last, the event that completed the finding.
-fn evidence(events: &VecDeque<(Timestamp, EventId)>) -> Vec<String> {
-    let last = events.len().saturating_sub(1);
-    events
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i + 1 < MAX_EVIDENCE || i == last)
-        .map(|(_, (_, id))| id.as_str().to_owned())
+/// The evidence of a finding, capped at [`MAX_EVIDENCE`] ids: the first of
+/// the `earlier` events and, always, the event that completed it, last.
+fn evidence<'a>(earlier: impl Iterator<Item = &'a str>, completing: &'a str) -> Vec<String> {
+    earlier
+        .take(MAX_EVIDENCE - 1)
+        .chain(std::iter::once(completing))
+        .map(str::to_owned)
         .collect()
 }
 

@@ -12,7 +12,7 @@ use std::thread::{self, JoinHandle};
 use tokenwatch::RuleSet;
 use tokenwatch::event::Rejection;
 use tokenwatch::lines::Line;
-use tokenwatch::matching::{Evaluated, Matcher, Spares};
+use tokenwatch::matching::{Evaluated, MAX_SPARE_BYTES, Matcher, Spares};
 
 /// Lines per batch: few enough that a batch's lines and what they
 /// contribute stay in the processor's cache until they are applied (1,024
@@ -22,11 +22,6 @@ pub const BATCH: usize = 128;
 /// Most bytes of lines per batch: a batch of long lines is cut short, so
 /// that the batches in flight hold a bounded amount of input.
 pub const BATCH_BYTES: usize = 1 << 20;
-
-/// Largest line buffer a recycled batch keeps: the buffer of a rare long
-/// line is freed, so that memory does not stay at the longest line times
-/// the number of line slots.
-const MAX_KEPT_LINE_BYTES: usize = 64 << 10;
 
 /// A batch of input lines and, once matched, their results.
 #[derive(Default)]
@@ -133,7 +128,8 @@ impl Pool {
     /// Hands a used batch back for reuse.
     pub fn recycle(&mut self, mut batch: Batch) {
         for line in &mut batch.lines {
-            if line.bytes.capacity() > MAX_KEPT_LINE_BYTES {
+            // Memory must not stay at the longest line times the slots.
+            if line.bytes.capacity() > MAX_SPARE_BYTES {
                 line.bytes = Vec::new();
             }
         }

@@ -118,6 +118,12 @@ pub async fn serve(
 ) -> Result<(), String> {
     let rules = compile(&config)?;
     let mut engine = Engine::with_options(Arc::new(rules), config.options);
+    // A state file that cannot be written is found now, not at the first
+    // checkpoint.
+    if let Some(path) = &config.state {
+        state::check_writable(path)
+            .map_err(|e| format!("cannot save state to {}: {e}", path.display()))?;
+    }
     if let Some(path) = &config.state
         && let Some(snapshot) =
             state::load(path).map_err(|e| format!("state file {}: {e}", path.display()))?
@@ -129,9 +135,6 @@ pub async fn serve(
             tracing::warn!(rule = %id, "rule changed since the state was saved; it starts fresh");
         }
     }
-    // A state file that cannot be written is found now, not at the first
-    // checkpoint.
-    save(&engine, &config)?;
     let metrics = Arc::new(Metrics::default());
     let sinks = Sinks::open(
         config.output.as_deref(),
