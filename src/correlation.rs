@@ -73,6 +73,17 @@ impl Threshold {
             && self.lte.is_none_or(|b| n <= b)
             && self.eq.is_none_or(|b| n == b)
     }
+
+    /// True when some count of at least 1 (a group counts the event that
+    /// checks it) satisfies every bound: the bounds make an interval, so
+    /// the smallest count every lower bound allows decides.
+    pub fn can_hold(&self) -> bool {
+        let lowest = [self.gt.map(|b| b.saturating_add(1)), self.gte, self.eq]
+            .into_iter()
+            .flatten()
+            .fold(1, u64::max);
+        self.holds(lowest)
+    }
 }
 
 /// What a correlation computes.
@@ -610,6 +621,15 @@ fn threshold(
         );
         ok = false;
     }
+    if ok && any && !t.can_hold() {
+        diags.warning(
+            "W006",
+            cx.file,
+            cond.span,
+            "no count of one or more satisfies this condition: the rule never fires".into(),
+            None,
+        );
+    }
     if with_field && field.is_none() && ok {
         diags.error(
             "E116",
@@ -782,9 +802,9 @@ fn spike(
         None => buckets,
         Some(_) => {
             let learning = duration(node, "learning", cx, diags)?;
-            u32::try_from((learning.0 + bucket.0 - 1) / bucket.0)
+            u32::try_from(learning.0.saturating_add(bucket.0 - 1) / bucket.0)
                 .unwrap_or(u32::MAX)
-                .clamp(1, buckets)
+                .max(1)
         }
     };
     Some(Kind::Spike {
@@ -798,6 +818,28 @@ fn spike(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds_that_no_count_satisfies_are_found() {
+        let t = |gt, gte, lt, lte, eq| Threshold {
+            gt,
+            gte,
+            lt,
+            lte,
+            eq,
+        };
+        assert!(t(None, Some(3), None, Some(5), None).can_hold());
+        assert!(t(None, None, Some(2), None, None).can_hold());
+        assert!(t(Some(0), None, None, None, None).can_hold());
+        assert!(t(None, None, None, None, Some(4)).can_hold());
+        assert!(!t(None, None, Some(1), None, None).can_hold());
+        assert!(!t(None, None, None, Some(0), None).can_hold());
+        assert!(!t(None, None, None, None, Some(0)).can_hold());
+        assert!(!t(None, Some(3), None, Some(2), None).can_hold());
+        assert!(!t(Some(4), None, Some(5), None, None).can_hold());
+        assert!(!t(Some(u64::MAX), None, None, None, None).can_hold());
+        assert!(!t(None, Some(2), None, None, Some(1)).can_hold());
+    }
 
     #[test]
     fn thresholds_are_ranges() {

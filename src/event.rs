@@ -572,7 +572,7 @@ impl EventBuf {
         }
         let time = self.time_field(system::TIME, "time", false)?;
         match self.single(system::ORIGINIP, "originip")? {
-            Some(Value::Str(s)) if s.parse::<std::net::IpAddr>().is_err() => {
+            Some(Value::Str(s)) if crate::matcher::parse_ip(s).is_none() => {
                 return Err(Rejection::BadIp(shorten(s)));
             }
             None | Some(Value::Str(_)) => {}

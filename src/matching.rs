@@ -692,7 +692,8 @@ fn write_value(out: &mut impl std::fmt::Write, value: Value<'_>) {
         Value::Str(s) => write_text(out, s),
         Value::Int(n) => write!(out, "{n}"),
         Value::UInt(n) => write!(out, "{n}"),
-        Value::Float(n) => write!(out, "{n}"),
+        // `+ 0.0` writes -0 as 0: numbers of the same value are one value.
+        Value::Float(n) => write!(out, "{}", n + 0.0),
         Value::Bool(b) => write!(out, "{b}"),
         Value::Null | Value::Object | Value::Array => Ok(()),
     };
@@ -737,6 +738,18 @@ mod tests {
                 format!("{}/{}", network.network(), network.prefix())
             );
         }
+    }
+
+    #[test]
+    fn numbers_of_one_value_are_written_alike() {
+        let written = |value: Value<'_>| {
+            let mut out = String::new();
+            write_value(&mut out, value);
+            out
+        };
+        assert_eq!(written(Value::Float(-0.0)), "0");
+        assert_eq!(written(Value::Float(5.0)), written(Value::Int(5)));
+        assert_eq!(written(Value::Float(-2.5)), "-2.5");
     }
 
     #[test]

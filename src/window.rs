@@ -113,8 +113,9 @@ impl<'de> Deserialize<'de> for GroupKey {
 pub const MAX_EVIDENCE: usize = 20;
 /// Most distinct values a `value_count` finding lists.
 pub const MAX_VALUES: usize = 20;
-/// Most values one `new_value` group remembers; the least recently seen
-/// are forgotten first, and counted.
+/// Values one `new_value` group always remembers, its most recently seen:
+/// past a tenth more, the least recently seen are forgotten down to this
+/// many, and counted.
 pub const MAX_VALUES_PER_GROUP: usize = 10_000;
 
 /// What one matching event brings to a correlation, borrowed from where
@@ -248,6 +249,20 @@ impl GroupState {
             },
         }
     }
+
+    /// Starts over as [`GroupState::new`] would (a group's state always
+    /// fits its correlation), keeping the allocations of its collections.
+    fn restart(&mut self, correlation: &Correlation, time: Timestamp) {
+        match self {
+            GroupState::Count(events) => events.clear(),
+            GroupState::Values(values) => values.clear(),
+            GroupState::Ordered(partial) => partial.fill(None),
+            GroupState::Unordered(seen) => seen.fill(None),
+            GroupState::NewValue { .. } | GroupState::Spike { .. } => {
+                *self = GroupState::new(correlation, time);
+            }
+        }
+    }
 }
 
 /// The `value_count` window of one group: each distinct value with the
@@ -256,11 +271,14 @@ impl GroupState {
 /// window are found without scanning all of them (a group may hold many
 /// thousands of values in a long window).
 ///
-/// Saved as the map of values alone; the order is rebuilt on load.
+/// Saved as the map of values alone, in the order they were last seen; the
+/// order is rebuilt on load.
 #[derive(Debug, Clone, Default)]
 pub struct ValueWindow {
-    /// Each value's latest time and event id.
-    latest: HashMap<Box<str>, (Timestamp, EventId)>,
+    /// Each value's latest sighting.
+    latest: HashMap<Box<str>, Sighting>,
+    /// How many sightings were recorded, to number the next one.
+    sightings: u64,
     /// (time, value), oldest first, once the window has held more than
     /// [`SCAN_UP_TO`] values; `None` before (and again once it is empty).
     /// An entry is stale when its value was seen again later; stale entries
@@ -273,6 +291,15 @@ pub struct ValueWindow {
 
 /// A value with a time it was seen.
 type TimedValue = (Timestamp, Box<str>);
+
+/// When a value was last seen: its time, its place among the window's
+/// sightings (to keep arrival order among equal times) and its event.
+#[derive(Debug, Clone)]
+struct Sighting {
+    time: Timestamp,
+    number: u64,
+    id: EventId,
+}
 
 /// Windows of up to this many values are expired by scanning them.
 const SCAN_UP_TO: usize = 16;
@@ -292,20 +319,30 @@ impl ValueWindow {
     pub fn iter(&self) -> impl Iterator<Item = (&str, Timestamp, &str)> {
         self.latest
             .iter()
-            .map(|(v, (t, id))| (&**v, *t, id.as_str()))
+            .map(|(v, seen)| (&**v, seen.time, seen.id.as_str()))
+    }
+
+    /// Forgets every value, keeping the allocations.
+    fn clear(&mut self) {
+        self.latest.clear();
+        self.order = None;
     }
 
     /// Forgets the values last seen before `oldest`.
     fn expire(&mut self, oldest: Timestamp) {
         let Some(order) = &mut self.order else {
-            self.latest.retain(|_, (t, _)| *t >= oldest);
+            self.latest.retain(|_, seen| seen.time >= oldest);
             return;
         };
         while let Some((time, value)) = order.front() {
             if *time >= oldest {
                 break;
             }
-            if self.latest.get(value).is_some_and(|(t, _)| t == time) {
+            if self
+                .latest
+                .get(value)
+                .is_some_and(|seen| seen.time == *time)
+            {
                 self.latest.remove(value);
             }
             order.pop_front();
@@ -317,13 +354,19 @@ impl ValueWindow {
 
     /// Records `value` seen at `time` by event `id`.
     fn insert(&mut self, value: &str, time: Timestamp, id: &str) {
+        let sighting = Sighting {
+            time,
+            number: self.sightings,
+            id: EventId::new(id),
+        };
         match self.latest.get_mut(value) {
-            Some((seen, _)) if *seen > time => return,
-            Some(entry) => *entry = (time, EventId::new(id)),
+            Some(seen) if seen.time > time => return,
+            Some(seen) => *seen = sighting,
             None => {
-                self.latest.insert(value.into(), (time, EventId::new(id)));
+                self.latest.insert(value.into(), sighting);
             }
         }
+        self.sightings += 1;
         let Some(order) = &mut self.order else {
             if self.latest.len() > SCAN_UP_TO {
                 self.rebuild_order();
@@ -349,45 +392,82 @@ impl ValueWindow {
         let mut order: Vec<TimedValue> = self
             .latest
             .iter()
-            .map(|(v, (t, _))| (*t, v.clone()))
+            .map(|(v, seen)| (seen.time, v.clone()))
             .collect();
         order.sort_unstable();
         self.order = (order.len() > SCAN_UP_TO).then(|| Box::new(order.into()));
     }
 
-    /// Empties the window, returning (value, (time, id)) ordered by time,
-    /// then value.
+    /// Empties the window, returning (value, (time, id)) in the order the
+    /// values were last seen: by time, then arrival.
     fn take(&mut self) -> Vec<(Box<str>, (Timestamp, EventId))> {
         let mut all: Vec<_> = self.latest.drain().collect();
-        all.sort_by(|a, b| (a.1.0, &a.0).cmp(&(b.1.0, &b.0)));
+        all.sort_by_key(|(_, seen)| (seen.time, seen.number));
         self.order = None;
+        all.into_iter()
+            .map(|(value, seen)| (value, (seen.time, seen.id)))
+            .collect()
+    }
+
+    /// The values and their sightings in the order they were last seen.
+    fn in_order(&self) -> Vec<(&str, &Sighting)> {
+        let mut all: Vec<_> = self.latest.iter().map(|(v, seen)| (&**v, seen)).collect();
+        all.sort_by_key(|(_, seen)| (seen.time, seen.number));
         all
     }
 }
 
 impl PartialEq for ValueWindow {
+    /// The same values, each last seen at the same time by the same event,
+    /// in the same order.
     fn eq(&self, other: &ValueWindow) -> bool {
-        self.latest == other.latest
+        let entries = |w: &ValueWindow| -> Vec<(String, Timestamp, String)> {
+            w.in_order()
+                .into_iter()
+                .map(|(v, seen)| (v.to_owned(), seen.time, seen.id.as_str().to_owned()))
+                .collect()
+        };
+        entries(self) == entries(other)
     }
 }
 
 impl Serialize for ValueWindow {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&str, &(Timestamp, EventId))> =
-            self.latest.iter().map(|(v, e)| (&**v, e)).collect();
-        entries.sort_by(|a, b| (a.1.0, a.0).cmp(&(b.1.0, b.0)));
-        s.collect_map(entries)
+        s.collect_map(
+            self.in_order()
+                .into_iter()
+                .map(|(value, seen)| (value, (seen.time, &seen.id))),
+        )
     }
 }
 
 impl<'de> Deserialize<'de> for ValueWindow {
+    /// Reads the values in the order they were saved, which is the order
+    /// they were last seen.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ValueWindow, D::Error> {
-        let mut window = ValueWindow {
-            latest: HashMap::deserialize(d)?,
-            order: None,
-        };
-        window.rebuild_order();
-        Ok(window)
+        struct InOrder;
+        impl<'de> serde::de::Visitor<'de> for InOrder {
+            type Value = ValueWindow;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of values to (time, event id)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ValueWindow, A::Error> {
+                let mut window = ValueWindow::default();
+                while let Some((value, (time, id))) =
+                    map.next_entry::<Box<str>, (Timestamp, EventId)>()?
+                {
+                    let number = window.sightings;
+                    window.sightings += 1;
+                    window.latest.insert(value, Sighting { time, number, id });
+                }
+                window.rebuild_order();
+                Ok(window)
+            }
+        }
+        d.deserialize_map(InOrder)
     }
 }
 
@@ -458,13 +538,7 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
                     count,
                     start,
                     events: ids,
-                    values: Some(
-                        ordered
-                            .iter()
-                            .take(MAX_VALUES)
-                            .map(|(v, _)| v.to_string())
-                            .collect(),
-                    ),
+                    values: Some(shown_values(&ordered, hit.id)),
                     ..Fire::default()
                 })
             } else {
@@ -557,7 +631,7 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
                 }
                 None => {
                     seen.insert(key.into(), hit.time);
-                    if seen.len() > MAX_VALUES_PER_GROUP {
+                    if seen.len() > MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10 {
                         forgotten = forget_oldest(seen, forget_before);
                     }
                     false
@@ -660,15 +734,41 @@ fn evidence<'a>(earlier: impl Iterator<Item = &'a str>, completing: &'a str) -> 
         .collect()
 }
 
+/// The `values` of a `value_count` finding, capped at [`MAX_VALUES`] as
+/// its evidence is: the first values seen and, always, those of the event
+/// that completed it, last.
+fn shown_values(ordered: &[(Box<str>, (Timestamp, EventId))], completing: &str) -> Vec<String> {
+    let (last, first): (Vec<_>, Vec<_>) = ordered
+        .iter()
+        .partition(|(_, (_, id))| id.as_str() == completing);
+    let room = MAX_VALUES.saturating_sub(last.len());
+    first
+        .into_iter()
+        .take(room)
+        .chain(last)
+        .take(MAX_VALUES)
+        .map(|(value, _)| value.to_string())
+        .collect()
+}
+
 fn forget_oldest(seen: &mut HashMap<Box<str>, Timestamp>, forget_before: Timestamp) -> u64 {
     seen.retain(|_, t| *t >= forget_before);
     let before = seen.len();
     if before > MAX_VALUES_PER_GROUP {
         let mut times: Vec<Timestamp> = seen.values().copied().collect();
-        let cut = seen.len() - MAX_VALUES_PER_GROUP * 9 / 10;
+        let cut = seen.len() - MAX_VALUES_PER_GROUP;
         times.select_nth_unstable(cut);
         let limit = times[cut];
-        seen.retain(|_, t| *t >= limit);
+        // Values last seen at `limit` itself go too, as many as needed to
+        // leave exactly the cap, so that ties cannot hold memory.
+        let mut at_limit = cut - times[..cut].iter().filter(|&&t| t < limit).count();
+        seen.retain(|_, t| {
+            let kept = *t > limit || (*t == limit && at_limit == 0);
+            if *t == limit && !kept {
+                at_limit -= 1;
+            }
+            kept
+        });
         return (before - seen.len()) as u64;
     }
     0
@@ -713,10 +813,8 @@ impl RuleState {
                 // sweeps run (a `new_value` group learns again, a `spike`
                 // group has a first bucket again).
                 if group.last < hit.time.minus(correlation.retention()) {
-                    *group = Group {
-                        last: hit.time,
-                        state: GroupState::new(correlation, hit.time),
-                    };
+                    group.last = hit.time;
+                    group.state.restart(correlation, hit.time);
                 }
                 group
             }
@@ -900,6 +998,10 @@ mod tests {
                 panic!("a value_count group");
             };
             assert_eq!(window.len(), seen.len(), "after hit {i}");
+            // Values are in the order last seen: by time, then arrival.
+            let ordered: Vec<&str> = window.in_order().into_iter().map(|(v, _)| v).collect();
+            let expected: Vec<&str> = seen.iter().map(|(_, v)| v.as_str()).collect();
+            assert_eq!(ordered, expected, "after hit {i}");
             let queued = window.order.as_ref().map_or(0, |o| o.len());
             assert!(queued <= 2 * window.len() + SCAN_UP_TO);
             modes[usize::from(window.order.is_some())] += 1;
@@ -948,6 +1050,50 @@ mod tests {
         assert_eq!(fire.count, 30_000);
         assert_eq!(fire.start, Some(Timestamp(0)));
         assert_eq!(fire.values.unwrap()[..2], ["u0", "u1"]);
+    }
+
+    #[test]
+    fn a_new_value_group_keeps_its_most_recent_values_within_its_bound() {
+        let c = new_value(60 * 24 * 365, 0);
+        let mut state = RuleState::default();
+        let values = |state: &mut RuleState, range: std::ops::Range<usize>, minute: i64| {
+            range
+                .filter(|i| {
+                    let value = format!("v{i}");
+                    state
+                        .hit(&c, 10, key(), &new_value_hit(minute, &value))
+                        .is_some()
+                })
+                .count()
+        };
+        // One value a minute: past 11,000 the oldest go, down to 10,000.
+        assert_eq!(values(&mut state, 0..1, 0), 1);
+        for i in 1..=MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10 {
+            assert_eq!(values(&mut state, i..i + 1, i as i64), 1);
+        }
+        assert_eq!(state.evicted_values, 1_001);
+        // The 10,000 most recently seen are known; the one before is not.
+        let last = MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10;
+        let now = last as i64 + 1;
+        assert_eq!(
+            values(&mut state, last + 1 - MAX_VALUES_PER_GROUP..last + 1, now),
+            0
+        );
+        assert_eq!(
+            values(
+                &mut state,
+                last - MAX_VALUES_PER_GROUP..last - MAX_VALUES_PER_GROUP + 1,
+                now
+            ),
+            1
+        );
+        // Values all seen at one instant are bounded as well.
+        let mut state = RuleState::default();
+        values(&mut state, 0..3 * MAX_VALUES_PER_GROUP, 0);
+        let GroupState::NewValue { seen, .. } = &group(&state).state else {
+            panic!("a new_value group");
+        };
+        assert!(seen.len() <= MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10);
     }
 
     #[test]

@@ -899,6 +899,30 @@ fn value_count_evidence_keeps_the_completing_event() {
     assert_eq!(findings[0].events[19], "e24", "the completing event");
 }
 
+#[test]
+fn value_count_events_and_values_at_one_time_keep_arrival_order() {
+    // 25 users at one instant, arriving in reverse alphabetical order.
+    let same = t("10:00:00");
+    let events: Vec<Ev> = (0..25)
+        .map(|i| Ev::issued(&format!("e{i}"), &same).owner(&format!("u{:02}", 25 - i)))
+        .collect();
+    let findings = run(
+        &value_count("{field: data.resourceOwner, gte: 25}", ""),
+        &events,
+    );
+    assert_eq!(findings.len(), 1);
+    let expected: Vec<String> = (0..19)
+        .map(|i| format!("e{i}"))
+        .chain(["e24".into()])
+        .collect();
+    assert_eq!(ids(&findings[0]), expected);
+    let values: Vec<String> = (0..19)
+        .map(|i| format!("u{:02}", 25 - i))
+        .chain(["u01".into()])
+        .collect();
+    assert_eq!(findings[0].values.as_deref(), Some(&values[..]));
+}
+
 fn users(spec: &[(&str, &str, &str)]) -> Vec<Ev> {
     spec.iter()
         .map(|(id, time, owner)| Ev::issued(id, time).owner(owner))
@@ -1935,6 +1959,20 @@ fn spike_baseline_counts_empty_buckets_as_zero() {
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].mean, Some(1.0));
     assert_eq!(findings[0].stddev, Some(0.0));
+}
+
+#[test]
+fn spike_learning_may_be_longer_than_the_baseline() {
+    // Hours 0-7 steady, a burst in hour 8: a 6h baseline has been seen by
+    // hour 6, but `learning: 9h` keeps the group quiet until hour 9.
+    let steady = [1, 3, 1, 3, 1, 3, 1, 3];
+    let rules = spike("{zscore: 3, min: 5}");
+    let burst: Vec<usize> = steady.iter().copied().chain([8]).collect();
+    assert_eq!(run(&rules, &hourly("e", &burst)).len(), 1);
+    let learning = rules.replace("  baseline: 6h\n", "  baseline: 6h\n  learning: 9h\n");
+    assert!(run(&learning, &hourly("e", &burst)).is_empty());
+    let later: Vec<usize> = steady.iter().copied().chain([1, 8]).collect();
+    assert_eq!(run(&learning, &hourly("e", &later)).len(), 1);
 }
 
 #[test]

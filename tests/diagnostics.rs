@@ -226,6 +226,11 @@ const CASES: &[Case] = &[
         points_at: &["*impersonation*\"", "admin*\"", "null]"],
     },
     Case {
+        name: "thresholds_never_met",
+        path: "thresholds_never_met.yaml",
+        points_at: &["{lt: 1}", "{field: data.resourceOwner, gte: 3, lte: 2}"],
+    },
+    Case {
         name: "unused_list_bad_items",
         path: "unused_list_bad_items.yaml",
         points_at: &["{a: 1}", "[x]"],
