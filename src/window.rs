@@ -11,7 +11,6 @@
 
 use std::collections::VecDeque;
 
-use foldhash::HashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::correlation::{Correlation, Kind};
@@ -74,6 +73,25 @@ impl std::hash::Hasher for FingerprintHasher {
 
     fn write_u128(&mut self, value: u128) {
         self.0 = value as u64;
+    }
+}
+
+/// The maps inside group states. Their hasher is seeded once per process
+/// instead of per map, so that an empty map costs no seed: group states
+/// are held by the million.
+type HashMap<K, V> = std::collections::HashMap<K, V, ProcessSeed>;
+
+/// A foldhash hasher with one random seed for the whole process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessSeed;
+
+impl std::hash::BuildHasher for ProcessSeed {
+    type Hasher = foldhash::fast::FoldHasher<'static>;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        static SEED: std::sync::LazyLock<foldhash::fast::RandomState> =
+            std::sync::LazyLock::new(foldhash::fast::RandomState::default);
+        SEED.build_hasher()
     }
 }
 
