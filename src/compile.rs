@@ -511,7 +511,7 @@ impl<'a> Compiler<'a> {
             };
         }
         if fieldref {
-            return self.field_ref(cx, test, field, op, ignore_case, &literals);
+            return self.field_ref(cx, test, field, (op, ignore_case, all), &literals);
         }
         if ignore_case && matches!(op, Op::Cidr | Op::Compare(_)) {
             self.diags.error(
@@ -542,16 +542,15 @@ impl<'a> Compiler<'a> {
         cx: &RuleCx<'_>,
         test: &FieldTestAst,
         field: crate::fields::FieldId,
-        op: Op,
-        ignore_case: bool,
+        (op, ignore_case, all): (Op, bool, bool),
         literals: &[Literal],
     ) -> Option<FieldTest> {
-        let ref_op = match (op, ignore_case) {
-            (Op::Eq, _) => RefOp::Eq { ignore_case },
-            (Op::StartsWith, false) => RefOp::StartsWith,
-            (Op::EndsWith, false) => RefOp::EndsWith,
-            (Op::Contains, false) => RefOp::Contains,
-            (Op::Compare(cmp), false) => RefOp::Compare(cmp),
+        let ref_op = match (op, ignore_case, all) {
+            (Op::Eq, _, false) => RefOp::Eq { ignore_case },
+            (Op::StartsWith, false, false) => RefOp::StartsWith,
+            (Op::EndsWith, false, false) => RefOp::EndsWith,
+            (Op::Contains, false, false) => RefOp::Contains,
+            (Op::Compare(cmp), false, false) => RefOp::Compare(cmp),
             _ => {
                 self.diags.error(
                     "E016",
@@ -747,7 +746,10 @@ impl<'a> Compiler<'a> {
         };
         let text_regex = |body: String| regex_for(body).map(Pattern::Regex);
         let result = match op {
-            Op::Eq if ignore_case => text_regex(format!(r"\A(?:{})\z", regex::escape(text))),
+            // Numbers and booleans have no case: `|i` leaves them as they are.
+            Op::Eq if ignore_case && matches!(l.value, LiteralKind::Str) => {
+                text_regex(format!(r"\A(?:{})\z", regex::escape(text)))
+            }
             Op::Eq => {
                 let mut set = EqSet::default();
                 match l.value {
@@ -850,13 +852,33 @@ fn check_field(cx: &RuleCx<'_>, path: &str, span: Span, diags: &mut Diagnostics)
                 .filter_map(|&k| schema::known_paths(k))
                 .flatten()
                 .collect();
-            diags.error_with(
-                "E030",
-                cx.file,
-                span,
-                format!("unknown field '{path}' for the rule's event types"),
-                suggest(path, candidates),
-            );
+            // A near miss of a known field is a typo, and a field of the
+            // other OAuth token type a mix-up; any other field may be one
+            // Qlik adds later, or tested for absence, so it is allowed.
+            let hint = suggest(path, candidates);
+            let of_other_type = [EventKind::Issued, EventKind::Revoked]
+                .iter()
+                .any(|&k| schema::is_known(k, path));
+            if hint.is_some() || of_other_type {
+                diags.error_with(
+                    "E030",
+                    cx.file,
+                    span,
+                    format!("unknown field '{path}' for the rule's event types"),
+                    hint,
+                );
+            } else {
+                diags.warning(
+                    "W003",
+                    cx.file,
+                    span,
+                    format!(
+                        "field '{path}' is not a documented field of the rule's event types: \
+                         it is missing from their events"
+                    ),
+                    None,
+                );
+            }
         }
         None => {
             let known = [EventKind::Issued, EventKind::Revoked];

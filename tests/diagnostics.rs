@@ -181,7 +181,7 @@ const CASES: &[Case] = &[
     Case {
         name: "fieldref_list",
         path: "fieldref_list.yaml",
-        points_at: &["[data.revokedContext.userId,"],
+        points_at: &["[data.revokedContext.userId,", "data.scopes|fieldref|all:"],
     },
     Case {
         name: "unclosed_placeholder",
@@ -224,6 +224,11 @@ const CASES: &[Case] = &[
         name: "literal_wildcards",
         path: "literal_wildcards.yaml",
         points_at: &["*impersonation*\"", "admin*\"", "null]"],
+    },
+    Case {
+        name: "undocumented_field",
+        path: "undocumented_field.yaml",
+        points_at: &["data.customField:"],
     },
     Case {
         name: "thresholds_never_met",
