@@ -285,12 +285,6 @@ impl<'a> Compiler<'a> {
                 EventKind::Revoked => filter.revoked = true,
                 EventKind::Other => {
                     only_known = false;
-                    const KNOWN: [&str; 4] = [
-                        "com.qlik.oauth-token.issued",
-                        "com.qlik.oauth-token.revoked",
-                        "com.qlik.core.oauth-token.issued",
-                        "com.qlik.core.oauth-token.revoked",
-                    ];
                     self.diags.warning(
                         "W002",
                         &rule.file,
@@ -299,7 +293,7 @@ impl<'a> Compiler<'a> {
                             "event type '{value}' is not an OAuth token event type; \
                              the rule sees only events of exactly that type"
                         ),
-                        suggest(value, KNOWN),
+                        suggest(value, schema::OAUTH_TYPES),
                     );
                     filter.others.push(value.as_str().into());
                 }
@@ -474,9 +468,28 @@ impl<'a> Compiler<'a> {
         }
         let field = self.fields.intern(&test.field.value);
         self.check_field(cx, &test.field.value, test.field.span);
-        let literals = self.literals(cx, test)?;
+        let mut literals = self.literals(cx, test)?;
         if !ok {
             return None;
+        }
+        // Both spellings of an OAuth token type name the same kind of event.
+        if test.field.value == "type" && op == Op::Eq && !all && !fieldref {
+            let others: Vec<Literal> = literals
+                .iter()
+                .filter(|l| matches!(l.value, LiteralKind::Str))
+                .filter_map(|l| {
+                    let text = match ignore_case {
+                        true => l.text.to_lowercase(),
+                        false => l.text.clone(),
+                    };
+                    Some(Literal {
+                        text: schema::other_spelling(&text)?.to_owned(),
+                        value: LiteralKind::Str,
+                        span: l.span,
+                    })
+                })
+                .collect();
+            literals.extend(others);
         }
         let first_span = test.modifiers.first().map_or(test.field.span, |m| m.span);
         if op == Op::Exists {

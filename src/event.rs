@@ -59,6 +59,9 @@ pub enum Rejection {
     NotObject,
     /// A required field is absent.
     Missing(&'static str),
+    /// A CloudEvents attribute that must not be empty (`id`, `type`,
+    /// `source`, `specversion`) is.
+    Empty(&'static str),
     /// A field has the wrong JSON type.
     WrongType {
         /// The field's path.
@@ -92,6 +95,7 @@ impl fmt::Display for Rejection {
             Rejection::Json(message) => write!(f, "invalid JSON: {message}"),
             Rejection::NotObject => write!(f, "event is not a JSON object"),
             Rejection::Missing(field) => write!(f, "missing required field '{field}'"),
+            Rejection::Empty(field) => write!(f, "required field '{field}' is empty"),
             Rejection::WrongType { field, expected } => {
                 write!(f, "field '{field}' must be {expected}")
             }
@@ -527,6 +531,14 @@ impl EventBuf {
         }
     }
 
+    /// A required string that CloudEvents does not allow to be empty.
+    fn non_empty_str(&self, field: FieldId, name: &'static str) -> Result<&str, Rejection> {
+        match self.required_str(field, name)? {
+            "" => Err(Rejection::Empty(name)),
+            text => Ok(text),
+        }
+    }
+
     fn time_field(
         &self,
         field: FieldId,
@@ -552,13 +564,13 @@ impl EventBuf {
     }
 
     fn validate(&self) -> Result<Meta, Rejection> {
-        self.required_str(system::ID, "id")?;
+        self.non_empty_str(system::ID, "id")?;
         if let Some(field) = self.notes.unpaired_surrogate {
             return Err(Rejection::UnpairedSurrogate(field));
         }
-        let kind = EventKind::of_type(self.required_str(system::TYPE, "type")?);
-        self.required_str(system::SOURCE, "source")?;
-        self.required_str(system::SPECVERSION, "specversion")?;
+        let kind = EventKind::of_type(self.non_empty_str(system::TYPE, "type")?);
+        self.non_empty_str(system::SOURCE, "source")?;
+        self.non_empty_str(system::SPECVERSION, "specversion")?;
         self.required_str(system::TENANTID, "tenantid")?;
         match self.single(system::DATA, "data")? {
             None => return Err(Rejection::Missing("data")),

@@ -3,6 +3,22 @@
 
 use crate::event::EventKind;
 
+/// The OAuth token event types, in both spellings: the first two are the
+/// original names, the last two their current ones.
+pub const OAUTH_TYPES: [&str; 4] = [
+    "com.qlik.oauth-token.issued",
+    "com.qlik.oauth-token.revoked",
+    "com.qlik.core.oauth-token.issued",
+    "com.qlik.core.oauth-token.revoked",
+];
+
+/// The other spelling of an OAuth token event type (the original name for
+/// the current one and back), since both name the same kind of event.
+pub fn other_spelling(event_type: &str) -> Option<&'static str> {
+    let at = OAUTH_TYPES.iter().position(|&t| t == event_type)?;
+    Some(OAUTH_TYPES[(at + 2) % 4])
+}
+
 /// Envelope fields of every CloudEvent of the family.
 const ENVELOPE: &[&str] = &[
     "id",

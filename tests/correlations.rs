@@ -153,6 +153,8 @@ fn ids(finding: &Finding) -> Vec<&str> {
     finding.events.iter().map(String::as_str).collect()
 }
 
+/// The finding's `group` (which leaves out `tenantid`: that is the
+/// finding's own field).
 fn group(finding: &Finding) -> Vec<(&str, &str)> {
     finding
         .group
@@ -226,10 +228,7 @@ fn event_count_fires_exactly_at_the_threshold_with_every_contract_field() {
     assert_eq!(f.count, 3);
     assert_eq!(f.time.as_deref(), Some("2026-03-07T10:02:30Z"));
     assert_eq!(f.tenantid, "t1");
-    assert_eq!(
-        group(f),
-        [("tenantid", "t1"), ("data.issuedToClientId", "c1")]
-    );
+    assert_eq!(group(f), [("data.issuedToClientId", "c1")]);
     assert_eq!(window(f), ("2026-03-07T10:00:00Z", "2026-03-07T10:02:30Z"));
     assert_eq!(ids(f), ["e1", "e2", "e3"]);
     assert_eq!(f.message, "client c1 minted 3 tokens in 10m");
@@ -244,7 +243,7 @@ fn event_count_fires_exactly_at_the_threshold_with_every_contract_field() {
         concat!(
             r#"{"rule":"burst","title":"Token burst","severity":"high","tags":["attack.t1550.001"],"#,
             r#""time":"2026-03-07T10:02:30Z","tenantid":"t1","#,
-            r#""group":{"tenantid":"t1","data.issuedToClientId":"c1"},"count":3,"#,
+            r#""group":{"data.issuedToClientId":"c1"},"count":3,"#,
             r#""window":{"start":"2026-03-07T10:00:00Z","end":"2026-03-07T10:02:30Z"},"#,
             r#""events":["e1","e2","e3"],"message":"client c1 minted 3 tokens in 10m"}"#
         )
@@ -445,7 +444,7 @@ fn event_count_suppress_silences_the_same_group_only() {
     );
     let got: Vec<(Vec<&str>, &str)> = findings
         .iter()
-        .map(|f| (ids(f), f.group[1].1.as_deref().unwrap()))
+        .map(|f| (ids(f), f.group[0].1.as_deref().unwrap()))
         .collect();
     assert_eq!(
         got,
@@ -755,10 +754,7 @@ fn event_count_groups_are_isolated_by_tenant_and_client() {
         &[Ev::issued("b3", &t("10:02:00")).tenant("t2")],
     );
     assert_eq!(findings.len(), 1);
-    assert_eq!(
-        group(&findings[0]),
-        [("tenantid", "t2"), ("data.issuedToClientId", "c1")]
-    );
+    assert_eq!(group(&findings[0]), [("data.issuedToClientId", "c1")]);
     assert_eq!(findings[0].tenantid, "t2");
     assert_eq!(ids(&findings[0]), ["b1", "b2", "b3"]);
 }
@@ -778,7 +774,7 @@ fn long_group_values_are_shortened_but_kept_apart() {
     );
     assert_eq!(findings.len(), 1, "{findings:#?}");
     assert_eq!(ids(&findings[0]), ["a1", "a2"]);
-    let shown = group(&findings[0])[1].1;
+    let shown = group(&findings[0])[0].1;
     assert!(shown.len() <= 263 && shown.starts_with("xxxx") && shown.contains('…'));
 }
 
@@ -951,10 +947,7 @@ fn value_count_fires_at_the_threshold_of_distinct_values() {
     assert_eq!(ids(f), ["e1", "e3", "e4"], "the latest event of each value");
     assert_eq!(window(f), ("2026-03-07T10:00:00Z", "2026-03-07T10:03:00Z"));
     assert_eq!(f.time.as_deref(), Some("2026-03-07T10:03:00Z"));
-    assert_eq!(
-        group(f),
-        [("tenantid", "t1"), ("data.issuedToClientId", "c1")]
-    );
+    assert_eq!(group(f), [("data.issuedToClientId", "c1")]);
     assert_eq!(f.message, "client c1 served 3 users in 10m: u1, u2, u3");
     let json: Value = serde_json::from_str(&f.to_json()).unwrap();
     assert_eq!(json["values"], json!(["u1", "u2", "u3"]));
@@ -1081,7 +1074,7 @@ fn value_count_resets_after_firing_and_respects_suppress() {
         ],
     );
     assert_eq!(findings.len(), 1);
-    assert_eq!(group(&findings[0])[1], ("data.issuedToClientId", "c2"));
+    assert_eq!(group(&findings[0])[0], ("data.issuedToClientId", "c2"));
 }
 
 #[test]
@@ -1172,7 +1165,7 @@ fn ordered_alias_joins_a_revoke_with_a_later_issue() {
     let f = &findings[0];
     assert_eq!(f.count, 2);
     assert_eq!(ids(f), ["r1", "i1"]);
-    assert_eq!(group(f), [("tenantid", "t1"), ("user", "u1")]);
+    assert_eq!(group(f), [("user", "u1")]);
     assert_eq!(window(f), ("2026-03-07T10:00:00Z", "2026-03-07T10:30:00Z"));
     assert_eq!(f.time.as_deref(), Some("2026-03-07T10:30:00Z"));
     // `user` is a group-by alias: its value in the group.
@@ -1506,7 +1499,7 @@ fn temporal_fires_in_any_order() {
     let f = &findings[0];
     assert_eq!(f.count, 2);
     assert_eq!(ids(f), ["i1", "r1"], "in time order");
-    assert_eq!(group(f), [("tenantid", "t1"), ("user", "u1")]);
+    assert_eq!(group(f), [("user", "u1")]);
     assert_eq!(window(f), ("2026-03-07T10:00:00Z", "2026-03-07T10:20:00Z"));
     assert_eq!(
         run(
@@ -1639,7 +1632,7 @@ fn new_value_learns_per_group_from_its_own_first_event() {
     let f = &findings[0];
     assert_eq!(f.count, 1);
     assert_eq!(f.network, None);
-    assert_eq!(group(f), [("tenantid", "t1"), ("data.resourceOwner", "u1")]);
+    assert_eq!(group(f), [("data.resourceOwner", "u1")]);
     assert_eq!(window(f), ("2026-03-07T11:00:00Z", "2026-03-07T11:00:00Z"));
     assert_eq!(f.time.as_deref(), Some("2026-03-07T11:00:00Z"));
     assert_eq!(f.message, "u1 from new 10.0.0.4 ()");
@@ -1906,10 +1899,7 @@ fn spike_fires_on_a_burst_over_a_steady_baseline() {
     assert_eq!(f.stddev, Some(1.0));
     assert_eq!(f.time.as_deref(), Some("2026-03-07T06:09:00Z"));
     assert_eq!(window(f), ("2026-03-07T06:00:00Z", "2026-03-07T06:09:00Z"));
-    assert_eq!(
-        group(f),
-        [("tenantid", "t1"), ("data.issuedToClientId", "c1")]
-    );
+    assert_eq!(group(f), [("data.issuedToClientId", "c1")]);
     assert_eq!(f.message, "5 tokens in 1h, baseline 2 ± 1");
     let json: Value = serde_json::from_str(&f.to_json()).unwrap();
     assert_eq!(json["mean"], json!(2.0));

@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 use crate::compile::{self, compile_files};
 use crate::diag::{Diagnostic, Diagnostics, suggest};
 use crate::engine::Engine;
+use crate::finding::Finding;
 use crate::rule::ast::FileAst;
 use crate::ruleset::{RuleSet, Source};
 
@@ -176,15 +177,13 @@ fn run_case(rules: Arc<RuleSet>, case: &TestCase) -> Outcome {
         }
     }
     engine.finish(&mut findings);
-    let got: Vec<Json> = findings
-        .iter()
-        .map(|f| serde_json::to_value(f).unwrap_or(Json::Null))
-        .collect();
+    let got: Vec<Json> = findings.iter().map(comparable).collect();
     let got_text = if got.is_empty() {
         "no findings".to_owned()
     } else {
-        got.iter()
-            .map(Json::to_string)
+        findings
+            .iter()
+            .map(|f| serde_json::to_value(f).unwrap_or(Json::Null).to_string())
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -244,6 +243,19 @@ fn pair(
     false
 }
 
+/// A finding as expectations are compared with it. Its `group` also holds
+/// `tenantid`, which a finding carries once, at the top: a test may name
+/// it in either place.
+fn comparable(finding: &Finding) -> Json {
+    let mut json = serde_json::to_value(finding).unwrap_or(Json::Null);
+    if let Some(group) = json.get_mut("group").and_then(Json::as_object_mut) {
+        group
+            .entry("tenantid")
+            .or_insert_with(|| finding.tenantid.clone().into());
+    }
+    json
+}
+
 /// True when `actual` holds everything in `expected`: objects as subsets,
 /// numbers by value, everything else exactly.
 fn contains(actual: &Json, expected: &Json) -> bool {
@@ -262,6 +274,41 @@ fn contains(actual: &Json, expected: &Json) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expected_group_may_name_the_tenant() {
+        let finding = Finding {
+            rule: "r".into(),
+            title: "r".into(),
+            severity: "low".into(),
+            tags: Vec::new(),
+            time: None,
+            tenantid: "t1".into(),
+            group: vec![("user".into(), Some("u1".into()))],
+            count: 2,
+            window: None,
+            events: Vec::new(),
+            values: None,
+            value: None,
+            network: None,
+            mean: None,
+            stddev: None,
+            message: String::new(),
+        };
+        let actual = comparable(&finding);
+        assert!(contains(
+            &actual,
+            &serde_json::json!({"group": {"tenantid": "t1", "user": "u1"}})
+        ));
+        assert!(contains(
+            &actual,
+            &serde_json::json!({"group": {"user": "u1"}})
+        ));
+        assert!(!contains(
+            &actual,
+            &serde_json::json!({"group": {"tenantid": "t2"}})
+        ));
+    }
 
     #[test]
     fn partial_findings_match_as_subsets() {
