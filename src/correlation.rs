@@ -688,12 +688,16 @@ fn new_value(
         let n = node.get(key)?;
         match non_negative_integer(n) {
             Some(v) if v <= max => Some(v as u8),
-            _ => {
-                diags.error(
+            other => {
+                // An IPv6 length given as `prefix` means `prefix-v6`.
+                let hint = (key == "prefix" && other.is_some_and(|v| v <= 128))
+                    .then(|| "prefix-v6".to_owned());
+                diags.error_with(
                     "E120",
                     cx.file,
                     n.span,
                     format!("{key} must be a whole number from 0 to {max}"),
+                    hint,
                 );
                 None
             }

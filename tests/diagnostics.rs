@@ -231,6 +231,11 @@ const CASES: &[Case] = &[
         points_at: &["data.customField:"],
     },
     Case {
+        name: "ipv6_prefix",
+        path: "ipv6_prefix.yaml",
+        points_at: &["64\n"],
+    },
+    Case {
         name: "thresholds_never_met",
         path: "thresholds_never_met.yaml",
         points_at: &["{lt: 1}", "{field: data.resourceOwner, gte: 3, lte: 2}"],

@@ -68,7 +68,7 @@ fn filter_selects_tests_by_name() {
     ]);
     assert_eq!(
         stdout,
-        "ok      burst: five tokens in a minute fire\nrules: 1 passed, 0 failed\n"
+        "ok      burst: five tokens in a minute fire\ntests: 1 passed, 0 failed\n"
     );
     assert_eq!(status, Some(0));
 }
@@ -96,7 +96,7 @@ fn test_files_beside_rules_read_events_and_expectations_from_files() {
     let (stdout, _, status) = tokenwatch(&["test", "tests/test_runner/scenario"]);
     assert_eq!(
         stdout,
-        "ok      fanout: the recorded scenario fires once\nok      fanout: two users stay quiet\nrules: 2 passed, 0 failed\n"
+        "ok      fanout: the recorded scenario fires once\nok      fanout: two users stay quiet\ntests: 2 passed, 0 failed\n"
     );
     assert_eq!(status, Some(0));
     let (_, stderr, status) = tokenwatch(&["check", "tests/test_runner/scenario"]);

@@ -62,7 +62,7 @@ pub fn test(args: TestArgs) -> Result<ExitCode, String> {
     if let Some(path) = &args.junit {
         write_junit(path, &junit_xml(&reports))?;
     }
-    println!("rules: {passed} passed, {failed} failed");
+    println!("tests: {passed} passed, {failed} failed");
     Ok(if failed > 0 {
         ExitCode::from(1)
     } else {
