@@ -860,19 +860,30 @@ fn check_field(cx: &RuleCx<'_>, path: &str, span: Span, diags: &mut Diagnostics)
             if kinds.iter().any(|&k| schema::is_known(k, path)) {
                 return;
             }
-            let candidates: Vec<&str> = kinds
-                .iter()
-                .filter_map(|&k| schema::known_paths(k))
-                .flatten()
-                .collect();
-            // A near miss of a known field is a typo, and a field of the
-            // other OAuth token type a mix-up; any other field may be one
-            // Qlik adds later, or tested for absence, so it is allowed.
-            let hint = suggest(path, candidates);
-            let of_other_type = [EventKind::Issued, EventKind::Revoked]
-                .iter()
-                .any(|&k| schema::is_known(k, path));
-            if hint.is_some() || of_other_type {
+            // A near miss of a known field (of either type, leaving out the
+            // objects the path lies in) is a typo, and a field of the other
+            // OAuth token type a mix-up; any other field may be one Qlik
+            // adds later, or tested for absence, so it is allowed.
+            let oauth = [EventKind::Issued, EventKind::Revoked];
+            let hint = near_miss(
+                path,
+                oauth
+                    .iter()
+                    .filter_map(|&k| schema::known_paths(k))
+                    .flatten(),
+            );
+            let of_other_type = oauth.iter().any(|&k| schema::is_known(k, path));
+            if of_other_type {
+                diags.error(
+                    "E030",
+                    cx.file,
+                    span,
+                    format!(
+                        "field '{path}' belongs to the other OAuth token type, \
+                         not to the rule's event types"
+                    ),
+                );
+            } else if hint.is_some() {
                 diags.error_with(
                     "E030",
                     cx.file,
@@ -898,12 +909,13 @@ fn check_field(cx: &RuleCx<'_>, path: &str, span: Span, diags: &mut Diagnostics)
             if known.iter().any(|&k| schema::is_known(k, path)) {
                 return;
             }
-            let candidates: Vec<&str> = known
-                .iter()
-                .filter_map(|&k| schema::known_paths(k))
-                .flatten()
-                .collect();
-            if let Some(hint) = suggest(path, candidates) {
+            if let Some(hint) = near_miss(
+                path,
+                known
+                    .iter()
+                    .filter_map(|&k| schema::known_paths(k))
+                    .flatten(),
+            ) {
                 diags.warning(
                     "W003",
                     cx.file,
@@ -913,6 +925,28 @@ fn check_field(cx: &RuleCx<'_>, path: &str, span: Span, diags: &mut Diagnostics)
                 );
             }
         }
+    }
+}
+
+/// The known field `path` is likely a typo of: a field beside it whose
+/// last part is near its last part (`data.grantTyp`), or else a field
+/// elsewhere near the whole path (`dta.grantType`). The objects the path
+/// lies in are no candidates.
+fn near_miss<'a>(path: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
+    let split = |p: &'a str| p.rsplit_once('.').unwrap_or(("", p));
+    let (parent, leaf) = path.rsplit_once('.').unwrap_or(("", path));
+    let (beside, elsewhere): (Vec<&str>, Vec<&str>) = known
+        .filter(|&k| {
+            k != path
+                && !path
+                    .strip_prefix(k)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+        .partition(|&k| split(k).0 == parent);
+    match suggest(leaf, beside.iter().map(|&k| split(k).1)) {
+        Some(near) if parent.is_empty() => Some(near),
+        Some(near) => Some(format!("{parent}.{near}")),
+        None => suggest(path, elsewhere),
     }
 }
 

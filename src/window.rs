@@ -777,16 +777,22 @@ fn forget_oldest(seen: &mut HashMap<Box<str>, Timestamp>, forget_before: Timesta
         let cut = seen.len() - MAX_VALUES_PER_GROUP;
         times.select_nth_unstable(cut);
         let limit = times[cut];
+        seen.retain(|_, t| *t >= limit);
         // Values last seen at `limit` itself go too, as many as needed to
-        // leave exactly the cap, so that ties cannot hold memory.
-        let mut at_limit = cut - times[..cut].iter().filter(|&&t| t < limit).count();
-        seen.retain(|_, t| {
-            let kept = *t > limit || (*t == limit && at_limit == 0);
-            if *t == limit && !kept {
-                at_limit -= 1;
+        // leave exactly the cap, so that ties cannot hold memory: the first
+        // by text, so that every run forgets the same ones.
+        let excess = seen.len() - MAX_VALUES_PER_GROUP;
+        if excess > 0 {
+            let mut tied: Vec<Box<str>> = seen
+                .iter()
+                .filter(|(_, t)| **t == limit)
+                .map(|(v, _)| v.clone())
+                .collect();
+            tied.sort_unstable();
+            for value in &tied[..excess] {
+                seen.remove(value);
             }
-            kept
-        });
+        }
         return (before - seen.len()) as u64;
     }
     0
@@ -1105,7 +1111,19 @@ mod tests {
             ),
             1
         );
-        // Values all seen at one instant are bounded as well.
+        // Values all seen at one instant are bounded as well, and the same
+        // ones are forgotten in every run: the first by text.
+        let mut state = RuleState::default();
+        let all = MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10 + 1;
+        values(&mut state, 0..all, 0);
+        let GroupState::NewValue { seen, .. } = &group(&state).state else {
+            panic!("a new_value group");
+        };
+        let mut kept: Vec<&str> = seen.keys().map(|v| &**v).collect();
+        kept.sort_unstable();
+        let mut expected: Vec<String> = (0..all).map(|i| format!("v{i}")).collect();
+        expected.sort_unstable();
+        assert_eq!(kept, expected[all - MAX_VALUES_PER_GROUP..]);
         let mut state = RuleState::default();
         values(&mut state, 0..3 * MAX_VALUES_PER_GROUP, 0);
         let GroupState::NewValue { seen, .. } = &group(&state).state else {

@@ -1173,6 +1173,23 @@ fn ordered_alias_joins_a_revoke_with_a_later_issue() {
 }
 
 #[test]
+fn an_alias_named_tenantid_stays_in_the_group() {
+    let rules = sequence("temporal_ordered", "1h", "")
+        .replace("    user:\n", "    tenantid:\n")
+        .replace("group-by: [tenantid, user]", "group-by: [tenantid]");
+    let findings = run(
+        &rules,
+        &[
+            Ev::revoked("r1", &t("10:00:00"), "u1"),
+            Ev::issued("i1", &t("10:30:00")).owner("u1"),
+        ],
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(group(&findings[0]), [("tenantid", "u1")]);
+    assert_eq!(findings[0].tenantid, "t1");
+}
+
+#[test]
 fn ordered_wrong_order_or_other_user_stays_quiet() {
     let rules = sequence("temporal_ordered", "1h", "");
     let quiet = run(

@@ -228,7 +228,7 @@ const CASES: &[Case] = &[
     Case {
         name: "undocumented_field",
         path: "undocumented_field.yaml",
-        points_at: &["data.customField:"],
+        points_at: &["data.customField:", "data.x|exists:", "data.grantTyp:"],
     },
     Case {
         name: "ipv6_prefix",
