@@ -478,12 +478,8 @@ impl<'a> Compiler<'a> {
                 .iter()
                 .filter(|l| matches!(l.value, LiteralKind::Str))
                 .filter_map(|l| {
-                    let text = match ignore_case {
-                        true => l.text.to_lowercase(),
-                        false => l.text.clone(),
-                    };
                     Some(Literal {
-                        text: schema::other_spelling(&text)?.to_owned(),
+                        text: schema::other_spelling(&l.text, ignore_case)?.to_owned(),
                         value: LiteralKind::Str,
                         span: l.span,
                     })
@@ -855,76 +851,53 @@ fn check_field(cx: &RuleCx<'_>, path: &str, span: Span, diags: &mut Diagnostics)
         );
         return;
     }
-    match &cx.kinds {
-        Some(kinds) => {
-            if kinds.iter().any(|&k| schema::is_known(k, path)) {
-                return;
-            }
-            // A near miss of a known field (of either type, leaving out the
-            // objects the path lies in) is a typo, and a field of the other
-            // OAuth token type a mix-up; any other field may be one Qlik
-            // adds later, or tested for absence, so it is allowed.
-            let oauth = [EventKind::Issued, EventKind::Revoked];
-            let hint = near_miss(
-                path,
-                oauth
-                    .iter()
-                    .filter_map(|&k| schema::known_paths(k))
-                    .flatten(),
-            );
-            let of_other_type = oauth.iter().any(|&k| schema::is_known(k, path));
-            if of_other_type {
-                diags.error(
-                    "E030",
-                    cx.file,
-                    span,
-                    format!(
-                        "field '{path}' belongs to the other OAuth token type, \
-                         not to the rule's event types"
-                    ),
-                );
-            } else if hint.is_some() {
-                diags.error_with(
-                    "E030",
-                    cx.file,
-                    span,
-                    format!("unknown field '{path}' for the rule's event types"),
-                    hint,
-                );
-            } else {
-                diags.warning(
-                    "W003",
-                    cx.file,
-                    span,
-                    format!(
-                        "field '{path}' is not a documented field of the rule's event types: \
-                         it is missing from their events"
-                    ),
-                    None,
-                );
-            }
-        }
-        None => {
-            let known = [EventKind::Issued, EventKind::Revoked];
-            if known.iter().any(|&k| schema::is_known(k, path)) {
-                return;
-            }
-            if let Some(hint) = near_miss(
-                path,
-                known
-                    .iter()
-                    .filter_map(|&k| schema::known_paths(k))
-                    .flatten(),
-            ) {
-                diags.warning(
-                    "W003",
-                    cx.file,
-                    span,
-                    format!("field '{path}' is not a documented field of the OAuth token events"),
-                    Some(hint),
-                );
-            }
-        }
+    // A rule without `events:` may read any event type's fields.
+    const OAUTH: [EventKind; 2] = [EventKind::Issued, EventKind::Revoked];
+    let known_to = |kinds: &[EventKind]| kinds.iter().any(|&k| schema::is_known(k, path));
+    let rule_kinds = cx.kinds.as_deref();
+    if known_to(rule_kinds.unwrap_or(&OAUTH)) {
+        return;
+    }
+    // A near miss of a known field (of either type) is a typo, and a field
+    // of the other OAuth token type a mix-up; any other field may be one
+    // Qlik adds later, or tested for absence, so it is allowed.
+    let known_paths = OAUTH.iter().filter_map(|&k| schema::known_paths(k));
+    let hint = near_miss(path, known_paths.flatten());
+    match (rule_kinds, hint) {
+        (Some(_), _) if known_to(&OAUTH) => diags.error(
+            "E030",
+            cx.file,
+            span,
+            format!(
+                "field '{path}' belongs to the other OAuth token type, \
+                 not to the rule's event types"
+            ),
+        ),
+        (Some(_), Some(hint)) => diags.error_with(
+            "E030",
+            cx.file,
+            span,
+            format!("unknown field '{path}' for the rule's event types"),
+            Some(hint),
+        ),
+        (Some(_), None) => diags.warning(
+            "W003",
+            cx.file,
+            span,
+            format!(
+                "field '{path}' is not a documented field of the rule's event types: \
+                 it is missing from their events"
+            ),
+            None,
+        ),
+        (None, Some(hint)) => diags.warning(
+            "W003",
+            cx.file,
+            span,
+            format!("field '{path}' is not a documented field of the OAuth token events"),
+            Some(hint),
+        ),
+        (None, None) => {}
     }
 }
 

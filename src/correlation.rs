@@ -3,7 +3,7 @@
 //! the block; [`crate::window`] holds the state it runs on.
 
 use crate::diag::{Diagnostics, suggest};
-use crate::fields::{FieldId, FieldTable};
+use crate::fields::{FieldId, FieldTable, system};
 use crate::rule::ast::text_start;
 use crate::time::Span;
 use crate::yaml::{Node, NodeKind, ScalarValue};
@@ -136,6 +136,14 @@ pub struct GroupField {
     pub name: String,
     /// The field read for each step (one entry when there are no steps).
     pub fields: Vec<FieldId>,
+}
+
+impl GroupField {
+    /// True for `tenantid` itself (not an alias of that name for other
+    /// fields): a finding carries the tenant in its own field.
+    pub fn is_tenant(&self) -> bool {
+        self.name == "tenantid" && self.fields.iter().all(|&f| f == system::TENANTID)
+    }
 }
 
 /// A compiled `correlation:` block.

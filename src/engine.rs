@@ -669,15 +669,12 @@ fn correlation_finding(
         tags: rule.tags.clone(),
         time: Some(hit.time.to_rfc3339()),
         tenantid: tenant.to_owned(),
-        // The tenant is the finding's `tenantid`; `group` does not repeat it
-        // (an alias of that name for other fields stays).
+        // The tenant is the finding's `tenantid`; `group` does not repeat it.
         group: correlation
             .group_by
             .iter()
             .zip(key.values())
-            .filter(|(g, _)| {
-                g.name != "tenantid" || g.fields.iter().any(|&f| f != system::TENANTID)
-            })
+            .filter(|(g, _)| !g.is_tenant())
             .map(|(g, v)| (g.name.clone(), Some(v.into_owned())))
             .collect(),
         count: fire.count,

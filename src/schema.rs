@@ -13,9 +13,13 @@ pub const OAUTH_TYPES: [&str; 4] = [
 ];
 
 /// The other spelling of an OAuth token event type (the original name for
-/// the current one and back), since both name the same kind of event.
-pub fn other_spelling(event_type: &str) -> Option<&'static str> {
-    let at = OAUTH_TYPES.iter().position(|&t| t == event_type)?;
+/// the current one and back), since both name the same kind of event;
+/// `ignore_case` compares regardless of ASCII case.
+pub fn other_spelling(event_type: &str, ignore_case: bool) -> Option<&'static str> {
+    let at = OAUTH_TYPES.iter().position(|&t| match ignore_case {
+        true => t.eq_ignore_ascii_case(event_type),
+        false => t == event_type,
+    })?;
     Some(OAUTH_TYPES[(at + 2) % 4])
 }
 

@@ -135,6 +135,9 @@ pub const MAX_VALUES: usize = 20;
 /// past a tenth more, the least recently seen are forgotten down to this
 /// many, and counted.
 pub const MAX_VALUES_PER_GROUP: usize = 10_000;
+/// How many values a `new_value` group may hold before it forgets down to
+/// [`MAX_VALUES_PER_GROUP`] (a tenth more, so forgetting is rare).
+const FORGET_PAST: usize = MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10;
 
 /// What one matching event brings to a correlation, borrowed from where
 /// the event's contribution is kept.
@@ -439,12 +442,12 @@ impl PartialEq for ValueWindow {
     /// The same values, each last seen at the same time by the same event,
     /// in the same order.
     fn eq(&self, other: &ValueWindow) -> bool {
-        let entries = |w: &ValueWindow| -> Vec<(String, Timestamp, String)> {
+        fn entries(w: &ValueWindow) -> Vec<(&str, Timestamp, &str)> {
             w.in_order()
                 .into_iter()
-                .map(|(v, seen)| (v.to_owned(), seen.time, seen.id.as_str().to_owned()))
+                .map(|(v, seen)| (v, seen.time, seen.id.as_str()))
                 .collect()
-        };
+        }
         entries(self) == entries(other)
     }
 }
@@ -649,7 +652,7 @@ pub fn update(correlation: &Correlation, group: &mut Group, hit: &Hit) -> (Optio
                 }
                 None => {
                     seen.insert(key.into(), hit.time);
-                    if seen.len() > MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10 {
+                    if seen.len() > FORGET_PAST {
                         forgotten = forget_oldest(seen, forget_before);
                     }
                     false
@@ -1092,12 +1095,12 @@ mod tests {
         };
         // One value a minute: past 11,000 the oldest go, down to 10,000.
         assert_eq!(values(&mut state, 0..1, 0), 1);
-        for i in 1..=MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10 {
+        for i in 1..=FORGET_PAST {
             assert_eq!(values(&mut state, i..i + 1, i as i64), 1);
         }
         assert_eq!(state.evicted_values, 1_001);
         // The 10,000 most recently seen are known; the one before is not.
-        let last = MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10;
+        let last = FORGET_PAST;
         let now = last as i64 + 1;
         assert_eq!(
             values(&mut state, last + 1 - MAX_VALUES_PER_GROUP..last + 1, now),
@@ -1114,7 +1117,7 @@ mod tests {
         // Values all seen at one instant are bounded as well, and the same
         // ones are forgotten in every run: the first by text.
         let mut state = RuleState::default();
-        let all = MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10 + 1;
+        let all = FORGET_PAST + 1;
         values(&mut state, 0..all, 0);
         let GroupState::NewValue { seen, .. } = &group(&state).state else {
             panic!("a new_value group");
@@ -1129,7 +1132,7 @@ mod tests {
         let GroupState::NewValue { seen, .. } = &group(&state).state else {
             panic!("a new_value group");
         };
-        assert!(seen.len() <= MAX_VALUES_PER_GROUP + MAX_VALUES_PER_GROUP / 10);
+        assert!(seen.len() <= FORGET_PAST);
     }
 
     #[test]
