@@ -905,7 +905,7 @@ fn check_field(cx: &RuleCx<'_>, path: &str, span: Span, diags: &mut Diagnostics)
 /// last part is near its last part (`data.grantTyp`), or else a field
 /// elsewhere near the whole path (`dta.grantType`). The objects the path
 /// lies in are no candidates.
-fn near_miss<'a>(path: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn near_miss<'a>(path: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
     let split = |p: &'a str| p.rsplit_once('.').unwrap_or(("", p));
     let (parent, leaf) = path.rsplit_once('.').unwrap_or(("", path));
     let (beside, elsewhere): (Vec<&str>, Vec<&str>) = known

@@ -41,10 +41,31 @@ impl fmt::Display for Diagnostic {
         write!(
             f,
             "{}:{}:{}: {level}: {}",
-            self.file, self.span.line, self.span.col, self.message
+            self.file,
+            self.span.line,
+            self.span.col,
+            OneLine(&self.message)
         )?;
         if let Some(suggestion) = &self.suggestion {
-            write!(f, " (did you mean '{suggestion}'?)")?;
+            write!(f, " (did you mean '{}'?)", OneLine(suggestion))?;
+        }
+        Ok(())
+    }
+}
+
+/// Text quoted from a rule, written with its control characters escaped
+/// (`\n`), so that a diagnostic stays one line and prints nothing raw to
+/// the terminal.
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
         }
         Ok(())
     }
@@ -193,6 +214,15 @@ mod tests {
         assert_eq!(
             d.to_string(),
             "rules/x.yaml:12:5: error: unknown modifier 'contians' (did you mean 'contains'?)"
+        );
+        let quoted = Diagnostic {
+            message: "unknown modifier 'a\nb\u{1b}[31m'".into(),
+            suggestion: None,
+            ..d
+        };
+        assert_eq!(
+            quoted.to_string(),
+            "rules/x.yaml:12:5: error: unknown modifier 'a\\nb\\u{1b}[31m'"
         );
     }
 }

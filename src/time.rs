@@ -169,6 +169,16 @@ impl Span {
             rest = rest[digits..].trim_start();
             let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
             let unit = &rest[..unit_len];
+            if rest.starts_with(['.', ',']) {
+                return Err(format!(
+                    "'{text}' is not a duration: use whole numbers of a unit (1h30m, not 1.5h)"
+                ));
+            }
+            if unit.is_empty() {
+                return Err(format!(
+                    "'{text}' needs a unit after {number}: ms, s, m, h, d or w"
+                ));
+            }
             let Some(&(_, micros)) = UNITS.iter().find(|(name, _)| *name == unit) else {
                 return Err(format!(
                     "'{text}' has unknown unit '{unit}': use ms, s, m, h, d or w"
@@ -295,6 +305,10 @@ mod tests {
         assert!(Span::parse("0s").is_err());
         assert!(Span::parse("m").is_err());
         assert!(Span::parse("99999999999999999999d").is_err());
+        let fraction = Span::parse("1.5h").unwrap_err();
+        assert!(fraction.contains("whole numbers"), "{fraction}");
+        let bare = Span::parse("10").unwrap_err();
+        assert!(bare.contains("needs a unit after 10"), "{bare}");
     }
 
     #[test]

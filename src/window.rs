@@ -881,11 +881,11 @@ impl RuleState {
                 .iter()
                 .map(|(f, (k, g))| (g.last, k, *f))
                 .collect();
-            by_age.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-            let doomed: Vec<Fingerprint> = by_age[..self.groups.len() - target]
-                .iter()
-                .map(|&(_, _, f)| f)
-                .collect();
+            // Keys are unique, so the oldest are the same set in every run
+            // (a partial sort: the rest need no order).
+            let excess = self.groups.len() - target;
+            by_age.select_nth_unstable_by(excess - 1, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            let doomed: Vec<Fingerprint> = by_age[..excess].iter().map(|&(_, _, f)| f).collect();
             let before = self.groups.len();
             for fingerprint in &doomed {
                 self.groups.remove(fingerprint);

@@ -229,11 +229,12 @@ impl<'a> SourceText<'a> {
         SourceText { text, line_starts }
     }
 
-    /// Where a scalar written over several source lines stands: for the
-    /// first character of the value on each line, (its character offset in
-    /// the value, its position). Empty when the scalar takes one line, or
-    /// when its value cannot be followed through the source (escapes in
-    /// quoted text); a position is then its start shifted by the offset.
+    /// Where a scalar's characters stand when its value does not follow its
+    /// source one character to one column: for the first character of each
+    /// run that does (each source line, and after each escape of quoted
+    /// text), (its character offset in the value, its position). Empty
+    /// when the value follows its first character's line throughout; a
+    /// position is then its start shifted by the offset.
     pub fn scalar_lines(&self, node: &Node) -> Vec<(usize, Span)> {
         let NodeKind::Scalar { text, plain } = &node.kind else {
             return Vec::new();
@@ -243,6 +244,7 @@ impl<'a> SourceText<'a> {
         };
         let mut cursor = self.text[start..].chars().peekable();
         let mut at = node.span;
+        let mut quote = None;
         if !plain {
             match cursor.peek() {
                 // A block scalar starts on the line after its indicator.
@@ -257,7 +259,8 @@ impl<'a> SourceText<'a> {
                         col: 1,
                     };
                 }
-                Some('"' | '\'') => {
+                Some(&q @ ('"' | '\'')) => {
+                    quote = Some(q);
                     cursor.next();
                     at = at.shifted(1);
                 }
@@ -273,21 +276,43 @@ impl<'a> SourceText<'a> {
                 let Some(found) = cursor.next() else {
                     return Vec::new();
                 };
-                if found == wanted {
-                    if lines.last().is_none_or(|(_, span)| span.line != at.line) {
+                let (produced, width) = match (quote, found) {
+                    (Some('"'), '\\')
+                        if cursor.peek().is_some_and(|c| *c == '\n' || *c == '\r') =>
+                    {
+                        // An escaped line break: the value goes on at the
+                        // next line's first character that is not blank.
+                        (None, 1)
+                    }
+                    (Some('"'), '\\') => match unescape(&mut cursor) {
+                        Some((c, width)) => (Some(c), 1 + width),
+                        None => return Vec::new(),
+                    },
+                    (Some('\''), '\'') if cursor.peek() == Some(&'\'') => {
+                        cursor.next();
+                        (Some('\''), 2)
+                    }
+                    _ => (Some(found), 1),
+                };
+                if produced == Some(wanted) {
+                    let follows = lines
+                        .last()
+                        .is_some_and(|&(first, span)| span.shifted(offset - first) == at);
+                    if !follows {
                         lines.push((offset, at));
                     }
-                    at = at.shifted(1);
+                    at = at.shifted(width);
                     break;
                 }
-                match found {
-                    '\n' => {
+                match (found, produced) {
+                    ('\n', _) => {
                         at = Span {
                             line: at.line.saturating_add(1),
                             col: 1,
                         }
                     }
-                    ' ' | '\t' | '\r' => at = at.shifted(1),
+                    (' ' | '\t' | '\r', _) | ('\\', None) => at = at.shifted(width),
+                    (_, Some(c)) if c.is_whitespace() => at = at.shifted(width),
                     _ => return Vec::new(),
                 }
             }
@@ -314,6 +339,42 @@ pub fn position_in(start: Span, lines: &[(usize, Span)], offset: usize) -> Span 
         Some(&(first, span)) => span.shifted(offset - first),
         None => start.shifted(offset),
     }
+}
+
+/// The character a double-quoted escape stands for (the backslash read
+/// already), and how many characters after the backslash it takes.
+fn unescape(cursor: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<(char, usize)> {
+    let c = cursor.next()?;
+    let digits = match c {
+        'x' => 2,
+        'u' => 4,
+        'U' => 8,
+        _ => {
+            let plain = match c {
+                '0' => '\0',
+                'a' => '\x07',
+                'b' => '\x08',
+                't' | '\t' => '\t',
+                'n' => '\n',
+                'v' => '\x0b',
+                'f' => '\x0c',
+                'r' => '\r',
+                'e' => '\x1b',
+                'N' => '\u{85}',
+                '_' => '\u{a0}',
+                'L' => '\u{2028}',
+                'P' => '\u{2029}',
+                ' ' | '"' | '/' | '\\' => c,
+                _ => return None,
+            };
+            return Some((plain, 1));
+        }
+    };
+    let mut code = 0;
+    for _ in 0..digits {
+        code = code * 16 + cursor.next()?.to_digit(16)?;
+    }
+    Some((char::from_u32(code)?, 1 + digits))
 }
 
 /// The line and column of byte `at` of `source`.
@@ -561,8 +622,9 @@ mod tests {
         assert_eq!(lines("a"), [(0, at(1, 4)), (4, at(2, 3))]);
         assert_eq!(lines("b"), [(0, at(4, 5)), (4, at(5, 5))]);
         assert_eq!(position_in(at(3, 4), &lines("b"), 4), at(5, 5));
-        // An escape cannot be followed; one line needs no table.
-        assert!(lines("c").is_empty());
+        // After an escape the value runs one column behind its source.
+        assert_eq!(lines("c"), [(0, at(6, 5)), (2, at(6, 8)), (4, at(7, 3))]);
+        // One line without escapes needs no table.
         assert!(lines("d").is_empty());
         assert_eq!(position_in(at(8, 4), &[], 4), at(8, 8));
     }

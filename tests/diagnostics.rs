@@ -213,12 +213,32 @@ const CASES: &[Case] = &[
     Case {
         name: "bad_expect_file",
         path: "bad_expect_file",
-        points_at: &["oops\n", "[1, 2]\n"],
+        points_at: &["rule: burst\n", "test:", "oops\n", "[1, 2]\n"],
     },
     Case {
         name: "test_replaces_unknown_list",
         path: "test_replaces_unknown_list.yaml",
         points_at: &["wach:"],
+    },
+    Case {
+        name: "bad_repeat",
+        path: "bad_repeat.yaml",
+        points_at: &["1q}", "0}", "evry:", "1.5h}", "3}"],
+    },
+    Case {
+        name: "test_lists_do_not_compile",
+        path: "test_lists_do_not_compile.yaml",
+        points_at: &["private_networks: [not", "198.51.100.0/24}"],
+    },
+    Case {
+        name: "escaped_condition",
+        path: "escaped_condition.yaml",
+        points_at: &["nativ\"", "{{data.grantType'"],
+    },
+    Case {
+        name: "test_event_typos",
+        path: "test_event_typos.yaml",
+        points_at: &["data.grantTyp:", "tme:", "userI:", "repaet:"],
     },
     Case {
         name: "literal_wildcards",

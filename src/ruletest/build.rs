@@ -4,6 +4,8 @@
 use serde_json::{Map, Value as Json};
 
 use crate::diag::Diagnostics;
+use crate::event::EventKind;
+use crate::schema;
 use crate::time::{Span, Timestamp};
 use crate::yaml::Node;
 
@@ -75,7 +77,12 @@ const DIRECTIVES: &[&str] = &["base", "repeat", "unset"];
 #[derive(Debug, Default)]
 pub struct EventBuilder {
     previous: Option<Timestamp>,
-    counter: u64,
+}
+
+/// A built test event, and whether it still needs a generated `id`.
+struct Built {
+    event: Json,
+    needs_id: bool,
 }
 
 /// Builds the event lines of a test's `events:` list.
@@ -90,15 +97,38 @@ pub fn build_events(
         return None;
     };
     let errors = diags.error_count();
-    let mut lines = Vec::new();
+    let mut built = Vec::new();
     for item in items {
-        builder.expand(item, file, diags, &mut lines);
+        builder.expand(item, file, diags, &mut built);
     }
-    (diags.error_count() == errors).then_some(lines)
+    (diags.error_count() == errors).then(|| with_ids(built))
+}
+
+/// Gives each base event without an `id` a unique one (`test-1`,
+/// `test-2`, …), skipping the ids that the test's events set themselves,
+/// and writes each event as a line.
+fn with_ids(built: Vec<Built>) -> Vec<String> {
+    let taken: std::collections::HashSet<String> = built
+        .iter()
+        .filter(|b| !b.needs_id)
+        .filter_map(|b| b.event.get("id")?.as_str().map(str::to_owned))
+        .collect();
+    let mut generated = (1u64..)
+        .map(|n| format!("test-{n}"))
+        .filter(|id| !taken.contains(id));
+    built
+        .into_iter()
+        .map(|mut b| {
+            if b.needs_id {
+                b.event["id"] = Json::String(generated.next().unwrap_or_default());
+            }
+            b.event.to_string()
+        })
+        .collect()
 }
 
 impl EventBuilder {
-    fn expand(&mut self, item: &Node, file: &str, diags: &mut Diagnostics, out: &mut Vec<String>) {
+    fn expand(&mut self, item: &Node, file: &str, diags: &mut Diagnostics, out: &mut Vec<Built>) {
         let Some(entries) = item.as_map() else {
             diags.error(
                 "E211",
@@ -130,14 +160,9 @@ impl EventBuilder {
         let (count, every) = match item.get("repeat") {
             None => (1, Span(1_000_000)),
             Some(r) => match repeat(r) {
-                Some(c) => c,
-                None => {
-                    diags.error(
-                        "E213",
-                        file,
-                        r.span,
-                        "repeat takes {count: N, every: DURATION}".into(),
-                    );
+                Ok(c) => c,
+                Err((at, message)) => {
+                    diags.error("E213", file, at, message);
                     return;
                 }
             },
@@ -164,9 +189,12 @@ impl EventBuilder {
             None => None,
         };
         for (key, value) in entries {
-            let key = key.as_str().unwrap_or_default();
-            if !DIRECTIVES.contains(&key) && key != "time" {
-                set_path(&mut event, key, value.to_json());
+            let name = key.as_str().unwrap_or_default();
+            if !DIRECTIVES.contains(&name) && name != "time" {
+                if base.is_some() {
+                    warn_near_misses(name, key, value, file, diags);
+                }
+                set_path(&mut event, name, value.to_json());
             }
         }
         let unset: Vec<&str> = item
@@ -192,14 +220,16 @@ impl EventBuilder {
                     sync_data_time(&mut copy, entries, &t.to_rfc3339());
                 }
             }
-            if base.is_some() && !entries.iter().any(|(k, _)| k.as_str() == Some("id")) {
-                self.counter += 1;
-                copy["id"] = Json::String(format!("test-{}", self.counter));
-            }
             for path in &unset {
                 remove_path(&mut copy, path);
             }
-            out.push(copy.to_string());
+            let needs_id = base.is_some()
+                && !unset.contains(&"id")
+                && !entries.iter().any(|(k, _)| k.as_str() == Some("id"));
+            out.push(Built {
+                event: copy,
+                needs_id,
+            });
         }
     }
 
@@ -220,21 +250,74 @@ impl EventBuilder {
     }
 }
 
+/// Warns of a field a base event sets that is likely a typo of a known
+/// field or of a directive (`data.grantTyp`, `tme`): the test would pass
+/// for the wrong reason. Mappings are followed into their fields.
+fn warn_near_misses(path: &str, key: &Node, value: &Node, file: &str, diags: &mut Diagnostics) {
+    let kinds = [EventKind::Issued, EventKind::Revoked];
+    if kinds.iter().any(|&k| schema::is_known(k, path)) {
+        for (inner, value) in value.as_map().unwrap_or_default() {
+            let name = inner.as_str().unwrap_or_default();
+            warn_near_misses(&format!("{path}.{name}"), inner, value, file, diags);
+        }
+        return;
+    }
+    let known = kinds
+        .iter()
+        .filter_map(|&k| schema::known_paths(k))
+        .flatten();
+    let directives = DIRECTIVES.iter().chain(&["time"]).copied();
+    if let Some(hint) = crate::compile::near_miss(path, known.chain(directives)) {
+        diags.warning(
+            "W201",
+            file,
+            key.span,
+            format!("test event sets '{path}', which is not a field of the OAuth token events"),
+            Some(hint),
+        );
+    }
+}
+
 fn start() -> Timestamp {
     Timestamp::parse_rfc3339(START).unwrap_or(Timestamp(0))
 }
 
-fn repeat(node: &Node) -> Option<(u64, Span)> {
-    let count = node
-        .get("count")?
+/// Most events one `repeat` may expand to.
+const MAX_REPEAT: u64 = 100_000;
+
+/// Reads `repeat: {count: N, every: DURATION}`; an error points at the
+/// part that is wrong.
+fn repeat(node: &Node) -> Result<(u64, Span), (crate::yaml::Span, String)> {
+    let usage = "repeat takes {count: N, every: DURATION}";
+    let Some(entries) = node.as_map() else {
+        return Err((node.span, usage.into()));
+    };
+    if let Some((key, _)) = entries
+        .iter()
+        .find(|(k, _)| !matches!(k.as_str(), Some("count" | "every")))
+    {
+        let name = key.as_str().unwrap_or_default();
+        return Err((key.span, format!("unknown key '{name}' in repeat: {usage}")));
+    }
+    let Some(count) = node.get("count") else {
+        return Err((node.span, format!("repeat needs a count: {usage}")));
+    };
+    let count = count
         .to_json()
         .as_u64()
-        .filter(|&c| (1..=100_000).contains(&c))?;
+        .filter(|c| (1..=MAX_REPEAT).contains(c))
+        .ok_or_else(|| {
+            (
+                count.span,
+                format!("repeat count must be a whole number from 1 to {MAX_REPEAT}"),
+            )
+        })?;
     let every = match node.get("every") {
-        Some(e) => Span::parse_allowing_zero(e.as_str()?).ok()?,
+        Some(e) => Span::parse_allowing_zero(e.as_str().unwrap_or_default())
+            .map_err(|reason| (e.span, format!("repeat every: {reason}")))?,
         None => Span(1_000_000),
     };
-    Some((count, every))
+    Ok((count, every))
 }
 
 /// Keeps `data.issuedAt` / `data.revokedAt` of a base event at its time,
@@ -360,5 +443,26 @@ mod tests {
         assert_eq!(events.len(), 3);
         assert_eq!(events[2]["time"], "2026-03-02T09:01:04Z");
         assert_eq!(events[2]["data"]["resourceOwner"], "user-3");
+    }
+
+    #[test]
+    fn generated_ids_skip_the_ids_a_test_sets() {
+        let events = build(
+            "- {base: issued, id: test-2}\n- {base: issued}\n- {base: issued, repeat: {count: 2}}\n- {base: issued, unset: [id]}\n",
+        );
+        let ids: Vec<Option<&str>> = events
+            .iter()
+            .map(|e| e.get("id").and_then(Json::as_str))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                Some("test-2"),
+                Some("test-1"),
+                Some("test-3"),
+                Some("test-4"),
+                None
+            ]
+        );
     }
 }

@@ -19,9 +19,9 @@ pub fn junit_xml(reports: &[Report]) -> String {
         let case = &report.case;
         xml.push_str(&format!(
             "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" line=\"{}\"",
-            escape(&case.rule),
-            escape(&case.name),
-            escape(&case.file),
+            attribute(&case.rule),
+            attribute(&case.name),
+            attribute(&case.file),
             case.line
         ));
         match &report.outcome {
@@ -30,7 +30,7 @@ pub fn junit_xml(reports: &[Report]) -> String {
                 xml.push_str(">\n");
                 xml.push_str(&format!(
                     "      <failure message=\"expected {}\">expected: {}\ngot: {}</failure>\n",
-                    escape(expected),
+                    attribute(expected),
                     escape(expected),
                     escape(got)
                 ));
@@ -40,7 +40,7 @@ pub fn junit_xml(reports: &[Report]) -> String {
                 xml.push_str(">\n");
                 xml.push_str(&format!(
                     "      <error message=\"{}\">{}</error>\n",
-                    escape(message),
+                    attribute(message),
                     escape(message)
                 ));
                 xml.push_str("    </testcase>\n");
@@ -64,13 +64,13 @@ pub fn junit_errors(diagnostics: &[Diagnostic]) -> String {
         let place = format!("{}:{}:{}", d.file, d.span.line, d.span.col);
         xml.push_str(&format!(
             "    <testcase classname=\"check\" name=\"{}\" file=\"{}\" line=\"{}\">\n",
-            escape(&place),
-            escape(&d.file),
+            attribute(&place),
+            attribute(&d.file),
             d.span.line
         ));
         xml.push_str(&format!(
             "      <error message=\"{}\">{}</error>\n    </testcase>\n",
-            escape(&d.message),
+            attribute(&d.message),
             escape(&d.to_string())
         ));
     }
@@ -93,6 +93,15 @@ const FOOTER: &str = "  </testsuite>\n</testsuites>\n";
 
 /// Escapes text for XML attributes and content, dropping characters XML 1.0
 /// cannot hold.
+/// Escapes text for an attribute value: line breaks and tabs as character
+/// references too, since XML parsers turn them into spaces there.
+fn attribute(text: &str) -> String {
+    escape(text)
+        .replace('\n', "&#10;")
+        .replace('\r', "&#13;")
+        .replace('\t', "&#9;")
+}
+
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -141,5 +150,6 @@ mod tests {
     fn escapes_markup() {
         assert_eq!(escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
         assert_eq!(escape("x\u{fffe}\u{ffff}\u{fffd}"), "x\u{fffd}");
+        assert_eq!(attribute("a\n\tb\r"), "a&#10;&#9;b&#13;");
     }
 }

@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 
 use crate::compile::{self, compile_files};
 use crate::diag::{Diagnostic, Diagnostics, suggest};
-use crate::engine::Engine;
+use crate::engine::{Engine, Options};
 use crate::finding::Finding;
 use crate::rule::ast::FileAst;
 use crate::ruleset::{RuleSet, Source};
@@ -65,6 +65,7 @@ impl Suite {
         let rules: Vec<_> = files.iter().flat_map(|f| &f.rules).collect();
         let cases = spec::read_tests(&rules, sources, &mut diags);
         check_list_names(&files, &cases, &mut diags);
+        check_test_lists(&files, &cases, &mut diags);
         let mut diagnostics = match compile_files(&files, Diagnostics::default(), |_| true) {
             Ok(set) => set.warnings().to_vec(),
             Err(e) => e.diagnostics,
@@ -104,7 +105,7 @@ impl Suite {
                         .or_insert_with(|| self.compile_rule(&self.files, &case.rule))
                         .clone()
                 } else {
-                    self.with_lists(case)
+                    with_lists(&self.files, case)
                         .and_then(|files| self.compile_rule(&files, &case.rule))
                 };
                 let outcome = match rules {
@@ -127,19 +128,55 @@ impl Suite {
             .ok()
             .map(Arc::new)
     }
+}
 
-    /// The files with the lists a test names replaced by its items; `None`
-    /// when it names a list that does not exist.
-    fn with_lists(&self, case: &TestCase) -> Option<Vec<FileAst>> {
-        let mut files = self.files.clone();
-        for (name, items) in &case.lists {
-            let list = files
-                .iter_mut()
-                .flat_map(|f| &mut f.lists)
-                .find(|l| l.name.value == name.value)?;
-            list.items = items.clone();
+/// The files with the lists a test names replaced by its items; `None`
+/// when it names a list that does not exist.
+fn with_lists(files: &[FileAst], case: &TestCase) -> Option<Vec<FileAst>> {
+    let mut files = files.to_vec();
+    for (name, items) in &case.lists {
+        let list = files
+            .iter_mut()
+            .flat_map(|f| &mut f.lists)
+            .find(|l| l.name.value == name.value)?;
+        list.items = items.clone();
+    }
+    Some(files)
+}
+
+/// Reports each test whose lists keep its rule from compiling (a bad CIDR
+/// or pattern among the items), at the first list it replaces. A rule that
+/// does not compile on its own is reported as such already.
+fn check_test_lists(files: &[FileAst], cases: &[TestCase], diags: &mut Diagnostics) {
+    let first_error = |files: &[FileAst], id: &str| {
+        compile_files(files, Diagnostics::default(), |r| r.id.value == id)
+            .err()
+            .and_then(|e| {
+                e.diagnostics
+                    .into_iter()
+                    .find(|d| d.level == crate::diag::Level::Error)
+            })
+    };
+    for case in cases {
+        let Some((first, _)) = case.lists.first() else {
+            continue;
+        };
+        let Some(replaced) = with_lists(files, case) else {
+            continue;
+        };
+        if let Some(error) = first_error(&replaced, &case.rule)
+            && first_error(files, &case.rule).is_none()
+        {
+            diags.error(
+                "E218",
+                &case.file,
+                first.span,
+                format!(
+                    "with the lists of test '{}', rule '{}' does not compile: {}",
+                    case.name, case.rule, error.message
+                ),
+            );
         }
-        Some(files)
     }
 }
 
@@ -169,7 +206,11 @@ fn check_list_names(files: &[FileAst], cases: &[TestCase], diags: &mut Diagnosti
 }
 
 fn run_case(rules: Arc<RuleSet>, case: &TestCase) -> Outcome {
-    let mut engine = Engine::new(rules);
+    let options = Options {
+        last_by_wall_clock: false,
+        ..Options::default()
+    };
+    let mut engine = Engine::with_options(rules, options);
     let mut findings = Vec::new();
     for event in &case.events {
         if let Err(reason) = engine.process(event.text.as_bytes(), &mut findings) {

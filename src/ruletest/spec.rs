@@ -71,6 +71,9 @@ const TEST_KEYS: &[&str] = &[
     "expect_file",
 ];
 
+/// The keys of a `*.tests.yaml` document.
+const FILE_KEYS: &[&str] = &["rule", "tests"];
+
 /// Reads the tests of every rule and of every `*.tests.yaml` source.
 pub fn read_tests(
     rules: &[&RuleAst],
@@ -91,6 +94,18 @@ pub fn read_tests(
             continue;
         };
         for doc in &documents {
+            for (key, _) in doc.as_map().unwrap_or_default() {
+                let name = key.as_str().unwrap_or_default();
+                if !FILE_KEYS.contains(&name) {
+                    diags.error_with(
+                        "E204",
+                        &source.name,
+                        key.span,
+                        format!("unknown key '{name}' in a test file document"),
+                        suggest(name, FILE_KEYS.iter().copied()),
+                    );
+                }
+            }
             let Some(rule) = doc.get("rule").and_then(Node::as_str) else {
                 diags.error(
                     "E200",
@@ -204,22 +219,25 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
     let lists = match node.get("lists") {
         None => Some(Vec::new()),
         Some(lists) => match lists.as_map() {
-            Some(entries) => Some(
-                entries
-                    .iter()
-                    .map(|(k, v)| {
-                        let items = v
-                            .as_seq()
-                            .map(<[Node]>::to_vec)
-                            .unwrap_or_else(|| vec![v.clone()]);
-                        let name = Spanned {
-                            value: k.as_str().unwrap_or_default().to_owned(),
-                            span: k.span,
-                        };
-                        (name, items)
-                    })
-                    .collect(),
-            ),
+            Some(entries) => {
+                let mut replaced = Vec::new();
+                for (k, v) in entries {
+                    let name = Spanned {
+                        value: k.as_str().unwrap_or_default().to_owned(),
+                        span: k.span,
+                    };
+                    match v.as_seq() {
+                        Some(items) => replaced.push((name, items.to_vec())),
+                        None => diags.error(
+                            "E215",
+                            file,
+                            v.span,
+                            format!("list '{}' must be given as a list of items", name.value),
+                        ),
+                    }
+                }
+                (replaced.len() == entries.len()).then_some(replaced)
+            }
             None => {
                 diags.error(
                     "E215",
