@@ -47,6 +47,7 @@ fn main() {
         body_limit: 1 << 20,
         checkpoint_every: Duration::from_secs(3600),
         limits: server::Limits {
+            connections: server::MAX_CONNECTIONS as usize,
             idle: Duration::from_secs(30),
             request: Duration::from_secs(60),
         },

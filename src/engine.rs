@@ -63,6 +63,7 @@ pub struct Options {
     /// that is not more than this behind it, the stream moved on; if it is,
     /// the first was an outlier (a skewed clock) and is matched by
     /// stateless rules only, so that it cannot make every later event late.
+    /// A live stream judges every event by the wall clock instead, at once.
     pub max_ahead: Span,
     /// Whether the wall clock judges the last event of the input when it
     /// is far ahead (an outlier if dated more than `max_ahead` past it).
@@ -433,6 +434,16 @@ impl Engine {
             self.apply_now(None, contribution.items, out);
             return;
         };
+        // A live stream has the wall clock to judge each event by at once.
+        if self.options.live {
+            if time > Timestamp::now().plus(self.options.max_ahead) {
+                self.stats.ahead += 1;
+                self.apply_now(Some(time), contribution.items, out);
+            } else {
+                self.admit(time, contribution, out);
+            }
+            return;
+        }
         self.settle_ahead(Some(time), out);
         // The first event of a stream is held too: nothing shows yet
         // whether its clock is right.

@@ -599,6 +599,25 @@ fn a_live_stream_does_not_run_ahead_of_the_wall_clock() {
 }
 
 #[test]
+fn a_live_stream_judges_each_delivery_by_the_wall_clock() {
+    // Deliveries dated days ahead, back to back: each is an outlier, not
+    // only the first; none reaches a correlation window.
+    let rules = Arc::new(RuleSet::from_yaml("r.yaml", &event_count("{gte: 3}", "")).unwrap());
+    let options = Options {
+        live: true,
+        ..Options::default()
+    };
+    let ahead = Timestamp::now().plus(Span(3 * 86_400_000_000)).to_rfc3339();
+    let events: Vec<Ev> = (1..=4)
+        .map(|n| Ev::issued(&format!("f{n}"), &ahead))
+        .collect();
+    let mut live = Engine::with_options(rules, options);
+    let findings = feed(&mut live, &events);
+    assert_eq!(live.stats().ahead, 4);
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
 fn the_reorder_buffer_is_bounded_in_bytes() {
     let yaml = event_count("{gte: 3}", "");
     let rules = Arc::new(RuleSet::from_yaml("r.yaml", &yaml).unwrap());

@@ -234,15 +234,43 @@ fn status_codes_signatures_and_duplicates() {
         String::from_utf8_lossy(&answer[..read])
     );
 
+    // A body that never arrives whole was not checked against the
+    // signature: it is not counted as an event rejected.
+    let mut broken = std::net::TcpStream::connect(&address).expect("connects");
+    broken
+        .write_all(
+            b"POST /webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+        )
+        .expect("sends the request");
+    broken
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let read = broken.read(&mut answer).expect("answered");
+    assert!(
+        answer[..read].starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&answer[..read])
+    );
+    // An event without a time is counted where the engine's counts are.
+    let untimed = r#"{"id":"u1","type":"com.example.other","source":"s","specversion":"1.0","tenantid":"t1","data":{}}"#;
+    assert_eq!(server.deliver(untimed).0, 200);
+
     assert_eq!(server.get("/healthz"), "ok\n");
+    // The engine's counts are published every second.
+    wait_for("the engine's counts", || {
+        server
+            .get("/metrics")
+            .contains("tokenwatch_untimed_events_total 1")
+    });
     let metrics = server.get("/metrics");
     for line in [
-        "tokenwatch_events_total{outcome=\"accepted\"} 1",
+        "tokenwatch_events_total{outcome=\"accepted\"} 2",
         "tokenwatch_events_total{outcome=\"duplicate\"} 1",
         "tokenwatch_events_total{outcome=\"rejected\"} 3",
         "tokenwatch_events_total{outcome=\"unauthorized\"} 4",
         "tokenwatch_events_total{outcome=\"too_large\"} 2",
-        "tokenwatch_request_duration_seconds_count 11",
+        "tokenwatch_events_total{outcome=\"unread\"} 1",
+        "tokenwatch_request_duration_seconds_count 13",
     ] {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }
@@ -363,6 +391,35 @@ fn a_silent_connection_is_closed() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(server.get("/healthz"), "ok\n");
+    server.stop();
+}
+
+#[test]
+fn connections_past_the_limit_wait_to_be_served() {
+    let server = Server::start(&["--max-connections", "1", "--idle-timeout", "30s"]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let holder = std::net::TcpStream::connect(&address).expect("connects");
+    thread::sleep(Duration::from_millis(200));
+    let mut waiting = std::net::TcpStream::connect(&address).expect("queued by the kernel");
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("sends a request");
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut answer = [0u8; 512];
+    assert!(
+        waiting.read(&mut answer).is_err(),
+        "answered while the only slot was taken"
+    );
+    drop(holder);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let read = waiting
+        .read(&mut answer)
+        .expect("answered once the slot is free");
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
     server.stop();
 }
 

@@ -20,7 +20,7 @@ pub struct ServeArgs {
     /// Rule files or directories (repeatable; default: the built-in pack).
     #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
-    /// Read the webhook secret from FILE (trailing newline ignored).
+    /// Read the webhook secret from FILE (one trailing line break ignored).
     #[arg(long, value_name = "FILE")]
     secret_file: Option<PathBuf>,
     /// Append findings to FILE (flushed per finding) instead of stdout.
@@ -42,8 +42,12 @@ pub struct ServeArgs {
     /// Seconds between state checkpoints.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     checkpoint_seconds: u64,
-    /// Close a connection on which nothing arrives for this long (at most
-    /// 1,024 connections are served at once).
+    /// Most connections served at once; more wait to be accepted. Each may
+    /// hold a request body of up to twice --max-body-bytes while it arrives.
+    #[arg(long, value_name = "N", default_value_t = server::MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Close a connection on which nothing arrives for this long.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = Span::parse)]
     idle_timeout: Span,
     /// Close a connection whose request has not arrived whole this long
@@ -88,6 +92,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         body_limit: args.max_body_bytes,
         checkpoint_every: Duration::from_secs(args.checkpoint_seconds.max(1)),
         limits: Limits {
+            connections: args.max_connections as usize,
             idle: duration(args.idle_timeout),
             request: duration(args.request_timeout),
         },
@@ -131,12 +136,20 @@ fn duration(span: Span) -> Duration {
     Duration::from_micros(span.0.max(1).unsigned_abs())
 }
 
+/// The text without one trailing line break (`\n` or `\r\n`), as an
+/// editor leaves it; anything else is part of the secret.
+fn without_line_break(text: &str) -> &str {
+    text.strip_suffix('\n')
+        .map_or(text, |line| line.strip_suffix('\r').unwrap_or(line))
+}
+
 fn secret(args: &ServeArgs) -> Result<Vec<u8>, String> {
     let secret = match &args.secret_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-            .trim_end_matches(['\r', '\n'])
-            .to_owned(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            without_line_break(&text).to_owned()
+        }
         None => std::env::var("TOKENWATCH_WEBHOOK_SECRET").map_err(|_| {
             "set the webhook secret in TOKENWATCH_WEBHOOK_SECRET or pass --secret-file".to_owned()
         })?,
@@ -179,5 +192,18 @@ fn stop_signal() -> impl Future<Output = ()> {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_line_break;
+
+    #[test]
+    fn one_trailing_line_break_is_ignored() {
+        assert_eq!(without_line_break("s3cret\n"), "s3cret");
+        assert_eq!(without_line_break("s3cret\r\n"), "s3cret");
+        assert_eq!(without_line_break("s3cret\n\n"), "s3cret\n");
+        assert_eq!(without_line_break("s3cret "), "s3cret ");
     }
 }

@@ -1,5 +1,5 @@
 //! Guards the service against clients that hold connections open: at most
-//! [`MAX_CONNECTIONS`] at once (more wait to be accepted, so file
+//! [`Limits::connections`] at once (more wait to be accepted, so file
 //! descriptors and memory stay bounded); a connection on which nothing
 //! arrives for a while is closed, and so is one that sends a request too
 //! slowly to finish it in time (a byte every few seconds).
@@ -18,12 +18,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep, sleep};
 
-/// Most connections served at once.
-pub const MAX_CONNECTIONS: usize = 1024;
+/// Most connections served at once, unless configured otherwise.
+pub const MAX_CONNECTIONS: u32 = 1024;
 
-/// How long a connection may take, at most.
+/// How many connections are served at once, and how long each may take.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Most connections served at once.
+    pub connections: usize,
     /// Longest silence before the connection is closed.
     pub idle: Duration,
     /// Longest time from a request's first byte to its response.
@@ -42,7 +44,7 @@ impl GuardedListener {
     pub fn new(inner: TcpListener, limits: Limits) -> GuardedListener {
         GuardedListener {
             inner,
-            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            permits: Arc::new(Semaphore::new(limits.connections.max(1))),
             limits,
         }
     }

@@ -25,15 +25,22 @@ pub enum Delivery {
     Unauthorized,
     /// Body over the limit (413).
     TooLarge,
+    /// Body that did not arrive whole (cut off, timed out, bad chunking):
+    /// never checked against the signature, so not an event rejected.
+    Unread,
+    /// Refused while the service shuts down (503).
+    Unavailable,
 }
 
 impl Delivery {
-    const ALL: [Delivery; 5] = [
+    const ALL: [Delivery; 7] = [
         Delivery::Accepted,
         Delivery::Duplicate,
         Delivery::Rejected,
         Delivery::Unauthorized,
         Delivery::TooLarge,
+        Delivery::Unread,
+        Delivery::Unavailable,
     ];
 
     fn label(self) -> &'static str {
@@ -43,6 +50,8 @@ impl Delivery {
             Delivery::Rejected => "rejected",
             Delivery::Unauthorized => "unauthorized",
             Delivery::TooLarge => "too_large",
+            Delivery::Unread => "unread",
+            Delivery::Unavailable => "unavailable",
         }
     }
 }
@@ -58,7 +67,7 @@ type PerRule = (
 /// Shared counters; cheap to update from any request.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    deliveries: [AtomicU64; 5],
+    deliveries: [AtomicU64; Delivery::ALL.len()],
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -128,6 +137,28 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE tokenwatch_ahead_events_total counter");
         let _ = writeln!(out, "tokenwatch_ahead_events_total {}", stats.ahead);
+        let engine_counts = [
+            (
+                "tokenwatch_untimed_events_total",
+                "Accepted events without a time, matched by stateless rules only.",
+                stats.untimed,
+            ),
+            (
+                "tokenwatch_forced_events_total",
+                "Events applied before their lateness ran out because the reorder buffer was full.",
+                stats.forced,
+            ),
+            (
+                "tokenwatch_dedup_forgotten_total",
+                "Event identities the duplicate filter forgot to stay within its capacity.",
+                stats.dedup_evictions,
+            ),
+        ];
+        for (name, help, value) in engine_counts {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {value}");
+        }
         let per_rule: [PerRule; 4] = [
             (
                 "tokenwatch_findings_total",

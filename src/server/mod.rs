@@ -13,7 +13,7 @@ mod metrics;
 pub mod signature;
 mod sink;
 
-pub use guard::Limits;
+pub use guard::{Limits, MAX_CONNECTIONS};
 pub use metrics::{Delivery, Metrics};
 
 use std::future::Future;
@@ -400,7 +400,7 @@ async fn handle(
         }
         Err(rejection) => {
             let message = serde_json::json!({"error": rejection.body_text()});
-            return (Delivery::Rejected, reply(rejection.status(), message));
+            return (Delivery::Unread, reply(rejection.status(), message));
         }
     };
     if !signed(state, headers, &body) {
@@ -419,7 +419,7 @@ async fn handle(
     {
         let message = serde_json::json!({"error": "shutting down"});
         return (
-            Delivery::Rejected,
+            Delivery::Unavailable,
             reply(StatusCode::SERVICE_UNAVAILABLE, message),
         );
     }
@@ -440,7 +440,7 @@ async fn handle(
             ),
         ),
         Err(_) => (
-            Delivery::Rejected,
+            Delivery::Unavailable,
             reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({"error": "shutting down"}),
