@@ -23,7 +23,7 @@ use crate::matching::{
 };
 use crate::reorder::ReorderBuffer;
 use crate::ruleset::{Rule, RuleSet};
-use crate::state::{self, SavedRule, Snapshot, StateError};
+use crate::state::{self, PendingEvent, SavedRule, Snapshot, StateError};
 use crate::time::{Span, Timestamp};
 use crate::window::{Fire, GroupKey, GroupRef, Hit, RuleState};
 
@@ -333,13 +333,36 @@ impl Engine {
         self.schedule_release(out);
     }
 
-    /// The engine's state, for saving. Call [`Engine::finish`] first: the
-    /// reorder buffer is not part of it.
+    /// The engine's state, for saving, at any point of the stream: events
+    /// still waiting within the lateness are saved as lines, and evaluated
+    /// again by [`Engine::restore`]. After [`Engine::finish`] none wait.
     pub fn snapshot(&self) -> Snapshot {
+        let mut waiting: Vec<(&(Timestamp, u64), &Contribution)> =
+            self.pending.iter().map(|(key, (_, c))| (key, c)).collect();
+        waiting.sort_by_key(|(key, _)| **key);
+        let pending_event =
+            |time: Timestamp, contribution: &Contribution, held: bool| PendingEvent {
+                time,
+                line: contribution.texts.line().to_owned(),
+                findings_pending: contribution
+                    .items
+                    .iter()
+                    .any(|item| matches!(item, Item::Finding(..))),
+                held,
+            };
+        let mut pending: Vec<PendingEvent> = waiting
+            .into_iter()
+            .map(|((time, _), contribution)| pending_event(*time, contribution, false))
+            .collect();
+        if let Some((time, contribution)) = &self.ahead {
+            pending.push(pending_event(*time, contribution, true));
+        }
         Snapshot {
             format: state::FORMAT.to_owned(),
             version: state::VERSION,
             max_time: self.max_time,
+            watermark: self.watermark().filter(|&w| Some(w) != self.max_time),
+            pending,
             dedup: self.dedup.export(),
             rules: self
                 .rules
@@ -389,7 +412,7 @@ impl Engine {
             }
         }
         self.max_time = snapshot.max_time;
-        self.applied_through = snapshot.max_time;
+        self.applied_through = snapshot.watermark.or(snapshot.max_time);
         self.dedup.import(&snapshot.dedup);
         let mut fresh = Vec::new();
         for saved in snapshot.rules {
@@ -414,7 +437,41 @@ impl Engine {
                 self.suppressed.insert((index, key), windows);
             }
         }
+        for waiting in snapshot.pending {
+            self.requeue(waiting);
+        }
         Ok(fresh)
+    }
+
+    /// Puts a saved waiting event back, evaluated by the rules as they are
+    /// now (it passed the duplicate filter and the lateness before).
+    fn requeue(&mut self, waiting: PendingEvent) {
+        let Ok(evaluated) = self.matcher.evaluate(waiting.line.as_bytes()) else {
+            return;
+        };
+        let mut contribution = evaluated.contribution;
+        if !waiting.findings_pending {
+            contribution
+                .items
+                .retain(|item| !matches!(item, Item::Finding(..)));
+        }
+        if waiting.held {
+            self.ahead = Some((waiting.time, contribution));
+        } else {
+            self.enqueue(waiting.time, contribution);
+        }
+    }
+
+    /// Puts a contribution into the reorder buffer, unless it is empty.
+    fn enqueue(&mut self, time: Timestamp, contribution: Contribution) {
+        if contribution.items.is_empty() {
+            return;
+        }
+        self.arrivals += 1;
+        let bytes = contribution.heap_bytes();
+        self.pending_bytes += bytes;
+        self.pending
+            .insert((time, self.arrivals), (bytes, contribution));
     }
 
     /// The time before which an arriving event is late.
@@ -507,13 +564,7 @@ impl Engine {
                 }
             }
         }
-        if !contribution.items.is_empty() {
-            self.arrivals += 1;
-            let bytes = contribution.heap_bytes();
-            self.pending_bytes += bytes;
-            self.pending
-                .insert((time, self.arrivals), (bytes, contribution));
-        }
+        self.enqueue(time, contribution);
         self.schedule_release(out);
     }
 

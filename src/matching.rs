@@ -54,7 +54,8 @@ pub(crate) enum PayloadAt {
 }
 
 /// The texts the hits of one event refer to: the event line (the finding
-/// of the hit that fires is rendered from it, and most hits never fire),
+/// of the hit that fires is rendered from it, and most hits never fire;
+/// a state saved while the event waits keeps it),
 /// handed over by the parser rather than copied, and in one string its id,
 /// then keys and payloads.
 #[derive(Debug, Default)]
@@ -380,8 +381,9 @@ impl Matcher {
     }
 
     /// Like [`Matcher::evaluate`], but without copying the line: an
-    /// accepted line with hits for correlations goes on with them, and
-    /// `line` is then left an empty buffer; any other line stays.
+    /// accepted line that contributes to a rule goes on with what it
+    /// contributes, and `line` is then left an empty buffer; any other line
+    /// stays.
     pub fn evaluate_owned(&mut self, line: &mut Vec<u8>) -> Result<Evaluated, Rejection> {
         let result = self
             .buf
@@ -456,12 +458,10 @@ impl Matcher {
                 }
             }
         }
-        if contribution
-            .items
-            .iter()
-            .any(|i| matches!(i, Item::Hit { .. }))
-        {
-            // The hits take the line along; the parser gets the spare buffer.
+        if !contribution.items.is_empty() {
+            // What the event contributes takes the line along (to render a
+            // hit's finding, or to save it while it waits); the parser gets
+            // the spare buffer.
             self.buf.swap_line(&mut contribution.texts.line);
         }
         contribution

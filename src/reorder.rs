@@ -54,6 +54,12 @@ impl<K: Ord + Copy, V> ReorderBuffer<K, V> {
         }
     }
 
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        let queued = self.in_order.iter().map(|(key, value)| (key, value));
+        queued.chain(&self.out_of_order)
+    }
+
     /// How many entries wait.
     pub fn len(&self) -> usize {
         self.in_order.len() + self.out_of_order.len()

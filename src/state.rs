@@ -34,6 +34,24 @@ pub struct SavedRule {
     pub suppressed: Vec<(GroupKey, Vec<(Timestamp, Timestamp)>)>,
 }
 
+/// An event still waiting, when the state was saved, for its lateness to
+/// run out (or, far ahead, for the next event): its line is evaluated again
+/// on restore, so a state saved mid-stream loses nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingEvent {
+    /// The event time.
+    pub time: Timestamp,
+    /// The event line as it arrived.
+    pub line: String,
+    /// Whether its stateless findings still wait too (they were written
+    /// already in a live stream).
+    #[serde(default)]
+    pub findings_pending: bool,
+    /// Whether it was held as far ahead of the stream.
+    #[serde(default)]
+    pub held: bool,
+}
+
 /// An engine's saved state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -43,6 +61,13 @@ pub struct Snapshot {
     pub version: u32,
     /// The latest event time seen.
     pub max_time: Option<Timestamp>,
+    /// The time before which an event is late (the latest time seen when
+    /// absent, as in files saved after the end of the input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<Timestamp>,
+    /// Events still waiting, in the order they would be applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingEvent>,
     /// Remembered event identities, oldest first.
     pub dedup: Vec<(u64, u64)>,
     /// Per-rule state.

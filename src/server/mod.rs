@@ -247,7 +247,7 @@ async fn run_engine(
                     let _ = reply.send(verdict);
                 }
                 Some(Command::Reload(reply)) => {
-                    let _ = reply.send(reload(&mut engine, &config, &metrics, &mut findings));
+                    let _ = reply.send(reload(&mut engine, &config, &metrics));
                 }
                 Some(Command::Stop) | None => break,
             },
@@ -284,12 +284,7 @@ fn emit(sinks: &mut Sinks, findings: &mut Vec<Finding>, metrics: &Metrics) {
     }
 }
 
-fn reload(
-    engine: &mut Engine,
-    config: &Config,
-    metrics: &Metrics,
-    findings: &mut Vec<Finding>,
-) -> Result<usize, String> {
+fn reload(engine: &mut Engine, config: &Config, metrics: &Metrics) -> Result<usize, String> {
     use std::sync::atomic::Ordering;
     let rules = match compile(config) {
         Ok(rules) => rules,
@@ -299,7 +294,8 @@ fn reload(
             return Err(e);
         }
     };
-    engine.finish(findings);
+    // The snapshot holds the deliveries still waiting: the new rules
+    // evaluate them again, in order, without making later ones late.
     let snapshot = engine.snapshot();
     let count = rules.rules().len();
     let mut next = Engine::with_options(Arc::new(rules), engine.options());
