@@ -196,6 +196,28 @@ pub struct Engine {
     stats: Stats,
 }
 
+/// The deepest nesting [`Engine::process_json`] writes out.
+pub const MAX_VALUE_DEPTH: usize = 10_000;
+
+/// True when `value` nests arrays or objects more than `limit` deep
+/// (walked without recursion).
+fn nested_deeper_than(value: &serde_json::Value, limit: usize) -> bool {
+    use serde_json::Value;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth >= limit {
+            return true;
+        }
+        stack.extend(children.map(|child| (child, depth + 1)));
+    }
+    false
+}
+
 impl Engine {
     /// An engine with default options.
     pub fn new(rules: Arc<RuleSet>) -> Engine {
@@ -269,11 +291,18 @@ impl Engine {
     /// Like [`Engine::process`], for an event already parsed into a JSON
     /// value (it is written out as one line and read like any other, so
     /// the findings are those of the same event as text).
+    /// A value nested deeper than [`MAX_VALUE_DEPTH`] (only one built by
+    /// hand can be: serde_json's parser stops at 128) is rejected before it
+    /// is written out, which would exhaust the stack.
     pub fn process_json(
         &mut self,
         event: &serde_json::Value,
         out: &mut Vec<Finding>,
     ) -> Result<Outcome, Rejection> {
+        if nested_deeper_than(event, MAX_VALUE_DEPTH) {
+            let reason = format!("nesting deeper than {MAX_VALUE_DEPTH} levels");
+            return self.apply_evaluated(Err(Rejection::Json(reason)), out);
+        }
         let line = serde_json::to_vec(event).unwrap_or_default();
         self.process(&line, out)
     }

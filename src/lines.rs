@@ -23,6 +23,14 @@ pub struct Line {
     pub cut: bool,
 }
 
+impl Line {
+    /// True for a line of nothing but whitespace, which `run` skips
+    /// without counting it as an event.
+    pub fn is_blank(&self) -> bool {
+        !self.cut && self.bytes.iter().all(u8::is_ascii_whitespace)
+    }
+}
+
 /// Reads lines from `input`, reusing one buffer.
 #[derive(Debug)]
 pub struct LineReader<R> {
@@ -138,6 +146,19 @@ mod tests {
             lines("\u{feff}{}\n\u{feff}x\n", 100),
             [("{}".into(), 2, false), ("\u{feff}x".into(), 4, false)]
         );
+    }
+
+    #[test]
+    fn blank_lines_are_whitespace_only_and_whole() {
+        let line = |bytes: &[u8], cut| Line {
+            bytes: bytes.to_vec(),
+            len: bytes.len(),
+            cut,
+        };
+        assert!(line(b"", false).is_blank());
+        assert!(line(b" \t\r", false).is_blank());
+        assert!(!line(b" {}", false).is_blank());
+        assert!(!line(b"   ", true).is_blank());
     }
 
     #[test]

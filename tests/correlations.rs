@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokenwatch::time::{Span, Timestamp};
-use tokenwatch::{Engine, Finding, Options, Outcome, RuleSet};
+use tokenwatch::{Engine, Finding, Options, Outcome, Rejection, RuleSet};
 
 const ISSUED: &str = "com.qlik.oauth-token.issued";
 const REVOKED: &str = "com.qlik.core.oauth-token.revoked";
@@ -673,6 +673,34 @@ fn parsed_events_give_the_findings_of_their_lines() {
     engine.finish(&mut from_values);
     assert_eq!(from_values.len(), 1);
     assert_eq!(from_values, from_lines);
+}
+
+#[test]
+fn a_value_nested_past_the_limit_is_rejected_not_written_out() {
+    // Writing out a value nested this deep would exhaust a thread's stack.
+    // Building and dropping one recurses too: the test runs on a thread
+    // with room for that, while the engine must not need it.
+    let test = || {
+        let mut deep = json!(1);
+        for _ in 0..200_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        let mut event = Ev::issued("e1", &t("10:00:00")).0;
+        event["data"]["extra"] = deep;
+        let mut engine = engine(&event_count("{gte: 1}", ""));
+        let outcome = engine.process_json(&event, &mut Vec::new());
+        assert!(
+            matches!(&outcome, Err(Rejection::Json(reason)) if reason.contains("nesting deeper")),
+            "{outcome:?}"
+        );
+        assert_eq!(engine.stats().rejected, 1);
+    };
+    std::thread::Builder::new()
+        .stack_size(512 << 20)
+        .spawn(test)
+        .unwrap()
+        .join()
+        .unwrap();
 }
 
 #[test]

@@ -57,7 +57,7 @@ impl Batch {
         matcher.reuse(&mut self.spares);
         self.results.clear();
         for line in &mut self.lines[..self.count] {
-            let blank = !line.cut && line.bytes.iter().all(u8::is_ascii_whitespace);
+            let blank = line.is_blank();
             self.results
                 .push((!blank).then(|| matcher.evaluate_owned(&mut line.bytes)));
         }
