@@ -292,7 +292,7 @@ fn summary(stats: &Stats) -> String {
         ),
         (
             stats.ahead,
-            "events far ahead of the stream that the next event did not follow were matched by stateless rules only (--max-ahead)",
+            "events dated far ahead (of the events after them, or for the last one of the wall clock) were matched by stateless rules only (--max-ahead)",
         ),
         (
             stats.forced,
