@@ -76,6 +76,8 @@ pub use engine::{Engine, Options, Outcome, Stats};
 pub use event::Rejection;
 pub use finding::Finding;
 pub use ruleset::{CompileError, RuleSet, Source};
+pub use state::{Snapshot, StateError};
+pub use time::{Span, Timestamp};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
