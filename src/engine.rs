@@ -197,7 +197,7 @@ pub struct Engine {
 }
 
 /// The deepest nesting [`Engine::process_json`] writes out.
-pub const MAX_VALUE_DEPTH: usize = 10_000;
+pub const MAX_VALUE_DEPTH: usize = 1_000;
 
 /// True when `value` nests arrays or objects more than `limit` deep
 /// (walked without recursion).
@@ -386,11 +386,16 @@ impl Engine {
         if let Some((time, contribution)) = &self.ahead {
             pending.push(pending_event(*time, contribution, true));
         }
+        let watermark = self.watermark().filter(|&w| Some(w) != self.max_time);
         Snapshot {
             format: state::FORMAT.to_owned(),
-            version: state::VERSION,
+            version: if pending.is_empty() && watermark.is_none() {
+                1
+            } else {
+                state::VERSION
+            },
             max_time: self.max_time,
-            watermark: self.watermark().filter(|&w| Some(w) != self.max_time),
+            watermark,
             pending,
             dedup: self.dedup.export(),
             rules: self
@@ -475,10 +480,16 @@ impl Engine {
     /// Puts a saved waiting event back, evaluated by the rules as they are
     /// now (it passed the duplicate filter and the lateness before).
     fn requeue(&mut self, waiting: PendingEvent) {
-        let Ok(evaluated) = self.matcher.evaluate(waiting.line.as_bytes()) else {
-            return;
+        // A held event that contributed nothing was saved for its time
+        // alone: it still decides whether the stream moved on.
+        let mut contribution = if waiting.line.is_empty() {
+            Contribution::default()
+        } else {
+            match self.matcher.evaluate(waiting.line.as_bytes()) {
+                Ok(evaluated) => evaluated.contribution,
+                Err(_) => return,
+            }
         };
-        let mut contribution = evaluated.contribution;
         if !waiting.findings_pending {
             contribution
                 .items

@@ -18,8 +18,14 @@ use crate::window::{GroupKey, RuleState};
 
 /// The format name written into every state file.
 pub const FORMAT: &str = "tokenwatch-state";
-/// The version of the state layout; other versions are refused.
-pub const VERSION: u32 = 1;
+/// The newest version of the state layout: 2 adds the events still
+/// waiting and the watermark. A state without them is written as version
+/// 1, which builds before version 2 read too; a build refuses any version
+/// it does not know, rather than drop what it cannot read.
+pub const VERSION: u32 = 2;
+
+/// The oldest version of the state layout this build reads.
+const OLDEST: u32 = 1;
 
 /// One rule's saved state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,7 +63,7 @@ pub struct PendingEvent {
 pub struct Snapshot {
     /// Always [`FORMAT`].
     pub format: String,
-    /// Always [`VERSION`] when written by this build.
+    /// [`VERSION`] when events wait, else 1 (see [`VERSION`]).
     pub version: u32,
     /// The latest event time seen.
     pub max_time: Option<Timestamp>,
@@ -108,9 +114,9 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, StateError> {
     if format != Some(FORMAT) {
         return Err(StateError::Format(format!("format is not '{FORMAT}'")));
     }
-    if version != Some(u64::from(VERSION)) {
+    if !version.is_some_and(|v| (u64::from(OLDEST)..=u64::from(VERSION)).contains(&v)) {
         return Err(StateError::Format(format!(
-            "version {} is not supported (this build reads version {VERSION}); remove the file to start fresh",
+            "version {} is not supported (this build reads versions {OLDEST} to {VERSION}); remove the file to start fresh",
             version.map_or("?".to_owned(), |v| v.to_string())
         )));
     }
@@ -162,4 +168,29 @@ fn temporary_beside(path: &Path) -> (&Path, std::path::PathBuf) {
         .unwrap_or_else(|| "state".to_owned());
     let temporary = directory.join(format!(".{name}.tmp{}", std::process::id()));
     (directory, temporary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_versions_load_and_others_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        for version in [1, 2] {
+            let text = format!(
+                r#"{{"format":"{FORMAT}","version":{version},"max_time":null,"dedup":[],"rules":[]}}"#
+            );
+            fs::write(&path, text).unwrap();
+            assert!(matches!(load(&path), Ok(Some(_))), "version {version}");
+        }
+        fs::write(
+            &path,
+            format!(r#"{{"format":"{FORMAT}","version":3,"max_time":null,"dedup":[],"rules":[]}}"#),
+        )
+        .unwrap();
+        let refused = load(&path).unwrap_err().to_string();
+        assert!(refused.contains("version 3 is not supported"), "{refused}");
+    }
 }

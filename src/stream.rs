@@ -7,7 +7,7 @@
 //! use tokenwatch::stream::{Output, Running, spawn};
 //! use tokenwatch::{Engine, RuleSet, loader};
 //!
-//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let rules = RuleSet::from_sources(&loader::builtin()).unwrap();
 //! let Running { events, mut outputs, engine } = spawn(Engine::new(Arc::new(rules)), 1024);
 //! events.send(b"not json".to_vec()).await.unwrap();
@@ -66,13 +66,17 @@ pub struct Running {
 /// findings, closes the receiver and hands the engine back. A live engine
 /// ([`Options::live`](crate::Options::live)) is moved along the wall clock
 /// every second, so its findings come without waiting for the next event.
-/// Must be called inside a tokio runtime (with its timer enabled).
+/// Must be called inside a tokio runtime (with its timer enabled for a
+/// live engine).
 pub fn spawn(mut engine: Engine, capacity: usize) -> Running {
     let (events, mut inbox) = mpsc::channel::<Vec<u8>>(capacity.max(1));
     let (outputs, receiver) = mpsc::channel(capacity.max(1));
     let task = tokio::spawn(async move {
-        let live = engine.options().live;
-        let mut clock = tokio::time::interval(Duration::from_secs(1));
+        // Only a live engine needs the runtime's timer.
+        let mut clock = engine
+            .options()
+            .live
+            .then(|| tokio::time::interval(Duration::from_secs(1)));
         let mut findings = Vec::new();
         loop {
             tokio::select! {
@@ -84,7 +88,7 @@ pub fn spawn(mut engine: Engine, capacity: usize) -> Running {
                         return engine;
                     }
                 }
-                _ = clock.tick(), if live => engine.advance_to(Timestamp::now(), &mut findings),
+                () = tick(&mut clock) => engine.advance_to(Timestamp::now(), &mut findings),
             }
             if !send_all(&outputs, &mut findings).await {
                 return engine;
@@ -98,6 +102,16 @@ pub fn spawn(mut engine: Engine, capacity: usize) -> Running {
         events,
         outputs: receiver,
         engine: task,
+    }
+}
+
+/// The next tick of the clock; never, without one.
+async fn tick(clock: &mut Option<tokio::time::Interval>) {
+    match clock {
+        Some(clock) => {
+            clock.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -230,11 +230,11 @@ impl<'a> SourceText<'a> {
     }
 
     /// Where a scalar's characters stand when its value does not follow its
-    /// source one character to one column: for the first character of each
-    /// run that does (each source line, and after each escape of quoted
-    /// text), (its character offset in the value, its position). Empty
-    /// when the value follows its first character's line throughout; a
-    /// position is then its start shifted by the offset.
+    /// source one character to one column from the start of its text: for
+    /// the first character of each run that does (each source line, and
+    /// after each escape of quoted text), (its character offset in the
+    /// value, its position). Empty when the value follows its text's start
+    /// throughout; a position is then that start shifted by the offset.
     pub fn scalar_lines(&self, node: &Node) -> Vec<(usize, Span)> {
         let NodeKind::Scalar { text, plain } = &node.kind else {
             return Vec::new();
@@ -317,7 +317,13 @@ impl<'a> SourceText<'a> {
                 }
             }
         }
-        if lines.len() < 2 {
+        // One run from the first character of the text needs no table.
+        let text_start = if *plain {
+            node.span
+        } else {
+            node.span.shifted(1)
+        };
+        if lines.len() == 1 && lines[0] == (0, text_start) {
             lines.clear();
         }
         lines
@@ -626,6 +632,13 @@ mod tests {
         assert_eq!(lines("c"), [(0, at(6, 5)), (2, at(6, 8)), (4, at(7, 3))]);
         // One line without escapes needs no table.
         assert!(lines("d").is_empty());
+        // One run that starts on the next line does.
+        let source = "e: \"\\\n    nope\"\nf: |\n    nope\n";
+        let docs = parse_documents(source).unwrap();
+        let text = SourceText::new(source);
+        let lines = |key: &str| text.scalar_lines(docs[0].get(key).unwrap());
+        assert_eq!(lines("e"), [(0, at(2, 5))]);
+        assert_eq!(lines("f"), [(0, at(4, 5))]);
         assert_eq!(position_in(at(8, 4), &[], 4), at(8, 8));
     }
 

@@ -223,7 +223,7 @@ const CASES: &[Case] = &[
     Case {
         name: "bad_repeat",
         path: "bad_repeat.yaml",
-        points_at: &["1q}", "0}", "evry:", "1.5h}", "3}"],
+        points_at: &["1q}", "0}", "evry:", "1.5h}", "3}", "{minutes: 1}"],
     },
     Case {
         name: "test_lists_do_not_compile",

@@ -188,10 +188,16 @@ impl EventBuilder {
             ),
             None => None,
         };
+        // The fields of other event types are not known: only an OAuth
+        // token event is checked for typos.
+        let oauth = item
+            .get("type")
+            .and_then(Node::as_str)
+            .is_none_or(|t| schema::OAUTH_TYPES.contains(&t));
         for (key, value) in entries {
             let name = key.as_str().unwrap_or_default();
             if !DIRECTIVES.contains(&name) && name != "time" {
-                if base.is_some() {
+                if base.is_some() && oauth {
                     warn_near_misses(name, key, value, file, diags);
                 }
                 set_path(&mut event, name, value.to_json());
@@ -313,8 +319,11 @@ fn repeat(node: &Node) -> Result<(u64, Span), (crate::yaml::Span, String)> {
             )
         })?;
     let every = match node.get("every") {
-        Some(e) => Span::parse_allowing_zero(e.as_str().unwrap_or_default())
-            .map_err(|reason| (e.span, format!("repeat every: {reason}")))?,
+        Some(e) => match e.as_str() {
+            Some(text) => Span::parse_allowing_zero(text)
+                .map_err(|reason| (e.span, format!("repeat every: {reason}")))?,
+            None => return Err((e.span, "repeat every must be a duration (2s, 1m)".into())),
+        },
         None => Span(1_000_000),
     };
     Ok((count, every))
