@@ -295,27 +295,34 @@ fn status_codes_signatures_and_duplicates() {
     );
 }
 
+/// Writes a rule that fires at `gte` grants for one client within 10m; the
+/// `serve` arguments that run it with a state file and an output file
+/// (and `extra`), and those two paths.
+fn grants_with_state(dir: &Path, gte: u32, extra: &[&str]) -> (Vec<String>, PathBuf, PathBuf) {
+    let rules = write(
+        dir,
+        "grants.yaml",
+        &format!(
+            "id: grants\ntitle: Grants\nseverity: low\nmatch:\n  any:\n    data.grantType|exists: true\n\
+             correlation:\n  type: event_count\n  group-by: [data.issuedToClientId]\n  timespan: 10m\n  condition: {{gte: {gte}}}\n"
+        ),
+    );
+    let state = dir.join("state.json");
+    let output = dir.join("findings.ndjson");
+    let mut args: Vec<String> = ["--rules", "--state", "--output"]
+        .into_iter()
+        .zip([&rules, &state, &output])
+        .flat_map(|(flag, path)| [flag.to_owned(), path.display().to_string()])
+        .collect();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    (args, state, output)
+}
+
 #[test]
 fn state_survives_a_restart_and_completes_a_window() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = write(
-        dir.path(),
-        "burst.yaml",
-        "id: two-grants\ntitle: Two grants\nseverity: low\nmatch:\n  any:\n    data.grantType|exists: true\n\
-         correlation:\n  type: event_count\n  group-by: [data.issuedToClientId]\n  timespan: 10m\n  condition: {gte: 2}\n",
-    );
-    let state = dir.path().join("state.json");
-    let output = dir.path().join("findings.ndjson");
-    let args = [
-        "--rules",
-        rules.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "--lateness",
-        "2s",
-    ];
+    let (args, state, output) = grants_with_state(dir.path(), 2, &["--lateness", "2s"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // The wall clock moves a live stream's time forward, so these events
     // happen now.
     let now = || Timestamp(chrono::Utc::now().timestamp_micros()).to_rfc3339();
@@ -359,24 +366,8 @@ fn a_checkpoint_keeps_deliveries_waiting_for_their_lateness() {
     // the reorder buffer when the state was saved still counts after the
     // restart, and a delivery a little older than the last one is not late.
     let dir = tempfile::tempdir().unwrap();
-    let rules = write(
-        dir.path(),
-        "burst.yaml",
-        "id: two-grants\ntitle: Two grants\nseverity: low\nmatch:\n  any:\n    data.grantType|exists: true\n\
-         correlation:\n  type: event_count\n  group-by: [data.issuedToClientId]\n  timespan: 10m\n  condition: {gte: 3}\n",
-    );
-    let state = dir.path().join("state.json");
-    let output = dir.path().join("findings.ndjson");
-    let args = [
-        "--rules",
-        rules.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "--checkpoint-seconds",
-        "1",
-    ];
+    let (args, state, output) = grants_with_state(dir.path(), 3, &["--checkpoint-seconds", "1"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let ago = |seconds: i64| {
         Timestamp(chrono::Utc::now().timestamp_micros() - seconds * 1_000_000).to_rfc3339()
     };
