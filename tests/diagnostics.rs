@@ -228,7 +228,11 @@ const CASES: &[Case] = &[
     Case {
         name: "test_lists_do_not_compile",
         path: "test_lists_do_not_compile.yaml",
-        points_at: &["private_networks: [not", "198.51.100.0/24}"],
+        points_at: &[
+            "private_networks: [not",
+            "private_networks: [10.0.0.0/33]",
+            "198.51.100.0/24}",
+        ],
     },
     Case {
         name: "escaped_condition",

@@ -145,8 +145,8 @@ fn with_lists(files: &[FileAst], case: &TestCase) -> Option<Vec<FileAst>> {
 }
 
 /// Reports each test whose lists keep its rule from compiling (a bad CIDR
-/// or pattern among the items), at the first list it replaces. A rule that
-/// does not compile on its own is reported as such already.
+/// or pattern among the items), at the first list whose items do. A rule
+/// that does not compile on its own is reported as such already.
 fn check_test_lists(files: &[FileAst], cases: &[TestCase], diags: &mut Diagnostics) {
     let first_error = |files: &[FileAst], id: &str| {
         compile_files(files, Diagnostics::default(), |r| r.id.value == id)
@@ -158,22 +158,37 @@ fn check_test_lists(files: &[FileAst], cases: &[TestCase], diags: &mut Diagnosti
             })
     };
     for case in cases {
-        let Some((first, _)) = case.lists.first() else {
-            continue;
-        };
         let Some(replaced) = with_lists(files, case) else {
             continue;
         };
-        if let Some(error) = first_error(&replaced, &case.rule)
-            && first_error(files, &case.rule).is_none()
-        {
+        let Some(together) = first_error(&replaced, &case.rule) else {
+            continue;
+        };
+        if first_error(files, &case.rule).is_some() {
+            continue;
+        }
+        // Which list is to blame: the first that breaks the rule alone (or
+        // the first of all, when only together they do).
+        let culprit = case
+            .lists
+            .iter()
+            .find_map(|(name, items)| {
+                let one = TestCase {
+                    lists: vec![(name.clone(), items.clone())],
+                    ..case.clone()
+                };
+                let error = first_error(&with_lists(files, &one)?, &case.rule)?;
+                Some((name, error))
+            })
+            .or_else(|| case.lists.first().map(|(name, _)| (name, together)));
+        if let Some((name, error)) = culprit {
             diags.error(
                 "E218",
                 &case.file,
-                first.span,
+                name.span,
                 format!(
-                    "with the lists of test '{}', rule '{}' does not compile: {}",
-                    case.name, case.rule, error.message
+                    "with the items test '{}' gives list '{}', rule '{}' does not compile: {}",
+                    case.name, name.value, case.rule, error.message
                 ),
             );
         }
