@@ -617,7 +617,7 @@ impl<'a> Compiler<'a> {
                         self.diags.error_with(
                             "E022",
                             cx.file,
-                            ast::text_start(node),
+                            node.text_start(),
                             format!("unknown list '${name}'"),
                             suggest(name, names).map(|s| format!("${s}")),
                         );
@@ -852,19 +852,17 @@ fn check_field(cx: &RuleCx<'_>, path: &str, span: Span, diags: &mut Diagnostics)
         return;
     }
     // A rule without `events:` may read any event type's fields.
-    const OAUTH: [EventKind; 2] = [EventKind::Issued, EventKind::Revoked];
     let known_to = |kinds: &[EventKind]| kinds.iter().any(|&k| schema::is_known(k, path));
     let rule_kinds = cx.kinds.as_deref();
-    if known_to(rule_kinds.unwrap_or(&OAUTH)) {
+    if known_to(rule_kinds.unwrap_or(&schema::OAUTH_KINDS)) {
         return;
     }
     // A near miss of a known field (of either type) is a typo, and a field
     // of the other OAuth token type a mix-up; any other field may be one
     // Qlik adds later, or tested for absence, so it is allowed.
-    let known_paths = OAUTH.iter().filter_map(|&k| schema::known_paths(k));
-    let hint = near_miss(path, known_paths.flatten());
+    let hint = near_miss(path, schema::oauth_paths());
     match (rule_kinds, hint) {
-        (Some(_), _) if known_to(&OAUTH) => diags.error(
+        (Some(_), _) if known_to(&schema::OAUTH_KINDS) => diags.error(
             "E030",
             cx.file,
             span,
@@ -934,7 +932,7 @@ fn list_reference(node: &Node) -> Option<&str> {
 }
 
 fn literal(node: &Node) -> Option<Literal> {
-    let span = ast::text_start(node);
+    let span = node.text_start();
     let (text, value) = match node.scalar()? {
         ScalarValue::Null => (String::new(), LiteralKind::Null),
         ScalarValue::Bool(b) => (b.to_string(), LiteralKind::Bool(b)),

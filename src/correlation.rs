@@ -4,7 +4,6 @@
 
 use crate::diag::{Diagnostics, suggest};
 use crate::fields::{FieldId, FieldTable, system};
-use crate::rule::ast::text_start;
 use crate::time::Span;
 use crate::yaml::{Node, NodeKind, ScalarValue};
 
@@ -379,7 +378,7 @@ fn steps(node: &Node, cx: &Context<'_>, diags: &mut Diagnostics) -> Vec<usize> {
             None => diags.error_with(
                 "E109",
                 cx.file,
-                text_start(item),
+                item.text_start(),
                 format!("step '{name}' is not a selection of this rule"),
                 suggest(name, cx.selections.iter().copied()),
             ),
@@ -452,7 +451,7 @@ fn group_by(
                 alias_fields(&name, per_step, cx, steps, fields, diags, check_field)
             }
             None => {
-                check_field(&name, text_start(item), diags);
+                check_field(&name, item.text_start(), diags);
                 vec![fields.intern(&name); step_count]
             }
         };
@@ -518,7 +517,7 @@ fn alias_fields(
         match entries.iter().find(|(k, _)| k.as_str() == Some(step_name)) {
             Some((_, field)) => {
                 let path = field.as_str().unwrap_or_default();
-                check_field(path, text_start(field), diags);
+                check_field(path, field.text_start(), diags);
                 ids.push(fields.intern(path));
             }
             None => diags.error(
@@ -573,7 +572,7 @@ fn threshold(
             "field" if with_field => {
                 match value.as_str() {
                     Some(path) if !path.is_empty() => {
-                        field = Some((path.to_owned(), text_start(value)))
+                        field = Some((path.to_owned(), value.text_start()))
                     }
                     _ => {
                         diags.error(
@@ -671,7 +670,7 @@ fn new_value(
     for item in string_list(field_node) {
         match item.as_str() {
             Some(path) if !path.is_empty() => {
-                check_field(path, text_start(item), diags);
+                check_field(path, item.text_start(), diags);
                 ids.push(fields.intern(path));
             }
             _ => diags.error(

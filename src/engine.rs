@@ -205,15 +205,15 @@ fn nested_deeper_than(value: &serde_json::Value, limit: usize) -> bool {
     use serde_json::Value;
     let mut stack = vec![(value, 0usize)];
     while let Some((value, depth)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match value {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => continue,
-        };
-        if depth >= limit {
+        let nested = matches!(value, Value::Array(_) | Value::Object(_));
+        if nested && depth >= limit {
             return true;
         }
-        stack.extend(children.map(|child| (child, depth + 1)));
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
+            _ => {}
+        }
     }
     false
 }
@@ -373,10 +373,7 @@ impl Engine {
             |time: Timestamp, contribution: &Contribution, held: bool| PendingEvent {
                 time,
                 line: contribution.texts.line().to_owned(),
-                findings_pending: contribution
-                    .items
-                    .iter()
-                    .any(|item| matches!(item, Item::Finding(..))),
+                findings_pending: contribution.items.iter().any(Item::is_finding),
                 held,
             };
         let mut pending: Vec<PendingEvent> = waiting
@@ -491,9 +488,7 @@ impl Engine {
             }
         };
         if !waiting.findings_pending {
-            contribution
-                .items
-                .retain(|item| !matches!(item, Item::Finding(..)));
+            contribution.items.retain(|item| !item.is_finding());
         }
         if waiting.held {
             self.ahead = Some((waiting.time, contribution));
@@ -595,9 +590,7 @@ impl Engine {
         };
         self.max_time = Some(self.max_time.map_or(clock, |m| m.max(clock)));
         if self.options.live {
-            let findings = contribution
-                .items
-                .extract_if(.., |item| matches!(item, Item::Finding(..)));
+            let findings = contribution.items.extract_if(.., |item| item.is_finding());
             for item in findings {
                 if let Item::Finding(rule, finding) = item {
                     self.emit(rule, GroupKey::default(), Some(time), *finding, out);

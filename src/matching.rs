@@ -41,6 +41,13 @@ pub(crate) enum Item {
     },
 }
 
+impl Item {
+    /// True for a stateless finding (not a hit).
+    pub(crate) fn is_finding(&self) -> bool {
+        matches!(self, Item::Finding(..))
+    }
+}
+
 /// A [`Payload`] whose texts are ranges of [`HitTexts`].
 #[derive(Debug)]
 pub(crate) enum PayloadAt {
@@ -128,11 +135,7 @@ impl Contribution {
     /// what waits in the reorder buffer.
     pub(crate) fn heap_bytes(&self) -> usize {
         let items = self.items.capacity() * std::mem::size_of::<Item>();
-        let findings = self
-            .items
-            .iter()
-            .filter(|item| matches!(item, Item::Finding(..)))
-            .count()
+        let findings = self.items.iter().filter(|item| item.is_finding()).count()
             * std::mem::size_of::<Finding>();
         self.texts.line.capacity() + self.texts.text.capacity() + items + findings
     }

@@ -88,6 +88,15 @@ pub fn known_paths(kind: EventKind) -> Option<impl Iterator<Item = &'static str>
     Some(ENVELOPE.iter().chain(data).chain(DERIVED).copied())
 }
 
+/// The two OAuth token event kinds.
+pub const OAUTH_KINDS: [EventKind; 2] = [EventKind::Issued, EventKind::Revoked];
+
+/// The documented paths of both OAuth token event kinds (those they share
+/// twice).
+pub fn oauth_paths() -> impl Iterator<Item = &'static str> {
+    OAUTH_KINDS.into_iter().filter_map(known_paths).flatten()
+}
+
 /// True when `path` is documented for `kind`. Paths inside `authclaims` are
 /// free-form claims and always accepted.
 pub fn is_known(kind: EventKind, path: &str) -> bool {

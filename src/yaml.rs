@@ -88,6 +88,15 @@ pub enum ScalarValue<'a> {
 }
 
 impl Node {
+    /// Where the text of a scalar starts: one column after an opening
+    /// quote or block indicator.
+    pub fn text_start(&self) -> Span {
+        match self.kind {
+            NodeKind::Scalar { plain: false, .. } => self.span.shifted(1),
+            _ => self.span,
+        }
+    }
+
     /// The scalar text, if this node is a scalar.
     pub fn as_str(&self) -> Option<&str> {
         match &self.kind {
@@ -318,12 +327,7 @@ impl<'a> SourceText<'a> {
             }
         }
         // One run from the first character of the text needs no table.
-        let text_start = if *plain {
-            node.span
-        } else {
-            node.span.shifted(1)
-        };
-        if lines.len() == 1 && lines[0] == (0, text_start) {
+        if lines.len() == 1 && lines[0] == (0, node.text_start()) {
             lines.clear();
         }
         lines

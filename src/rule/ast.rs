@@ -433,7 +433,7 @@ impl Reader<'_> {
     fn located(&self, value: String, node: &Node) -> Located {
         Located {
             value,
-            span: text_start(node),
+            span: node.text_start(),
             lines: self.source.scalar_lines(node),
         }
     }
@@ -517,7 +517,7 @@ impl Reader<'_> {
         let mut tests = Vec::new();
         for (key, value) in entries {
             let text = key.as_str().unwrap_or_default();
-            let start = text_start(key);
+            let start = key.text_start();
             let mut parts = text.split('|');
             let field = parts.next().unwrap_or_default();
             if field.is_empty() {
@@ -580,14 +580,6 @@ impl Reader<'_> {
             name,
             items,
         })
-    }
-}
-
-/// Where the text of a scalar starts: one column after an opening quote.
-pub fn text_start(node: &Node) -> Span {
-    match node.kind {
-        NodeKind::Scalar { plain: false, .. } => node.span.shifted(1),
-        _ => node.span,
     }
 }
 

@@ -4,7 +4,6 @@
 use serde_json::{Map, Value as Json};
 
 use crate::diag::Diagnostics;
-use crate::event::EventKind;
 use crate::schema;
 use crate::time::{Span, Timestamp};
 use crate::yaml::Node;
@@ -210,6 +209,9 @@ impl EventBuilder {
                 None => u.as_str().into_iter().collect(),
             })
             .unwrap_or_default();
+        let needs_id = base.is_some()
+            && !unset.contains(&"id")
+            && !entries.iter().any(|(k, _)| k.as_str() == Some("id"));
         for n in 1..=count {
             let mut copy = substitute(&event, n);
             let time = first_time.map(|t| {
@@ -229,9 +231,6 @@ impl EventBuilder {
             for path in &unset {
                 remove_path(&mut copy, path);
             }
-            let needs_id = base.is_some()
-                && !unset.contains(&"id")
-                && !entries.iter().any(|(k, _)| k.as_str() == Some("id"));
             out.push(Built {
                 event: copy,
                 needs_id,
@@ -260,18 +259,17 @@ impl EventBuilder {
 /// field or of a directive (`data.grantTyp`, `tme`): the test would pass
 /// for the wrong reason. Mappings are followed into their fields.
 fn warn_near_misses(path: &str, key: &Node, value: &Node, file: &str, diags: &mut Diagnostics) {
-    let kinds = [EventKind::Issued, EventKind::Revoked];
-    if kinds.iter().any(|&k| schema::is_known(k, path)) {
+    if schema::OAUTH_KINDS
+        .iter()
+        .any(|&k| schema::is_known(k, path))
+    {
         for (inner, value) in value.as_map().unwrap_or_default() {
             let name = inner.as_str().unwrap_or_default();
             warn_near_misses(&format!("{path}.{name}"), inner, value, file, diags);
         }
         return;
     }
-    let known = kinds
-        .iter()
-        .filter_map(|&k| schema::known_paths(k))
-        .flatten();
+    let known = schema::oauth_paths();
     let directives = DIRECTIVES.iter().chain(&["time"]).copied();
     if let Some(hint) = crate::compile::near_miss(path, known.chain(directives)) {
         diags.warning(

@@ -94,18 +94,14 @@ pub fn read_tests(
             continue;
         };
         for doc in &documents {
-            for (key, _) in doc.as_map().unwrap_or_default() {
-                let name = key.as_str().unwrap_or_default();
-                if !FILE_KEYS.contains(&name) {
-                    diags.error_with(
-                        "E204",
-                        &source.name,
-                        key.span,
-                        format!("unknown key '{name}' in a test file document"),
-                        suggest(name, FILE_KEYS.iter().copied()),
-                    );
-                }
-            }
+            let entries = doc.as_map().unwrap_or_default();
+            unknown_keys(
+                entries,
+                FILE_KEYS,
+                "a test file document",
+                &source.name,
+                diags,
+            );
             let Some(rule) = doc.get("rule").and_then(Node::as_str) else {
                 diags.error(
                     "E200",
@@ -139,6 +135,28 @@ pub fn read_tests(
     cases
 }
 
+/// Reports each key of `entries` that is not `known`, in `what`.
+fn unknown_keys(
+    entries: &[(Node, Node)],
+    known: &[&str],
+    what: &str,
+    file: &str,
+    diags: &mut Diagnostics,
+) {
+    for (key, _) in entries {
+        let name = key.as_str().unwrap_or_default();
+        if !known.contains(&name) {
+            diags.error_with(
+                "E204",
+                file,
+                key.span,
+                format!("unknown key '{name}' in {what}"),
+                suggest(name, known.iter().copied()),
+            );
+        }
+    }
+}
+
 fn read_list(
     rule: &str,
     tests: &Node,
@@ -168,18 +186,7 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
         return None;
     };
     let span = entries.first().map_or(node.span, |(k, _)| k.span);
-    for (key, _) in entries {
-        let name = key.as_str().unwrap_or_default();
-        if !TEST_KEYS.contains(&name) {
-            diags.error_with(
-                "E204",
-                file,
-                key.span,
-                format!("unknown key '{name}' in a test"),
-                suggest(name, TEST_KEYS.iter().copied()),
-            );
-        }
-    }
+    unknown_keys(entries, TEST_KEYS, "a test", file, diags);
     // Every part is read even when an earlier one is wrong, so that one
     // run of `check` reports all of a test's errors.
     let name = match node.get("name").and_then(Node::as_str) {

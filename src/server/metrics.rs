@@ -125,19 +125,17 @@ impl Metrics {
             );
         }
         let stats = self.engine.lock().map(|s| s.clone()).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "# HELP tokenwatch_late_events_total Accepted events older than the allowed lateness."
-        );
-        let _ = writeln!(out, "# TYPE tokenwatch_late_events_total counter");
-        let _ = writeln!(out, "tokenwatch_late_events_total {}", stats.late);
-        let _ = writeln!(
-            out,
-            "# HELP tokenwatch_ahead_events_total Accepted events far ahead of the stream's clock, matched by stateless rules only."
-        );
-        let _ = writeln!(out, "# TYPE tokenwatch_ahead_events_total counter");
-        let _ = writeln!(out, "tokenwatch_ahead_events_total {}", stats.ahead);
         let engine_counts = [
+            (
+                "tokenwatch_late_events_total",
+                "Accepted events older than the allowed lateness.",
+                stats.late,
+            ),
+            (
+                "tokenwatch_ahead_events_total",
+                "Accepted events far ahead of the stream's clock, matched by stateless rules only.",
+                stats.ahead,
+            ),
             (
                 "tokenwatch_untimed_events_total",
                 "Accepted events without a time, matched by stateless rules only.",
