@@ -705,7 +705,11 @@ impl<'a> Compiler<'a> {
                 }
             };
         }
-        for l in literals {
+        let mut remaining: Vec<&Literal> = literals.iter().collect();
+        if ignore_case && merge {
+            remaining = self.merge_case_insensitive(op, remaining, &mut patterns);
+        }
+        for l in remaining {
             if matches!(l.value, LiteralKind::Null) {
                 if op != Op::Eq {
                     self.diags.error(
@@ -739,6 +743,43 @@ impl<'a> Compiler<'a> {
         ok.then_some(patterns)
     }
 
+    /// Compiles the case-insensitive text literals of an `Eq`, `contains`,
+    /// `startswith` or `endswith` list into one regex (one search of each
+    /// value instead of one per literal) and returns the literals left for
+    /// patterns of their own: numbers and booleans of an equality, `null`,
+    /// and all of them when there is nothing to merge or the merged regex
+    /// is too large.
+    fn merge_case_insensitive<'l>(
+        &mut self,
+        op: Op,
+        literals: Vec<&'l Literal>,
+        patterns: &mut Vec<Pattern>,
+    ) -> Vec<&'l Literal> {
+        let mergeable = |l: &&Literal| match l.value {
+            LiteralKind::Null => false,
+            LiteralKind::Str => true,
+            LiteralKind::Bool(_) | LiteralKind::Number(_) => op != Op::Eq,
+        };
+        let (texts, rest): (Vec<&Literal>, Vec<&Literal>) =
+            literals.iter().copied().partition(mergeable);
+        let Some(anchor) = case_insensitive_anchors(op).filter(|_| texts.len() > 1) else {
+            return literals;
+        };
+        let body: Vec<String> = texts.iter().map(|l| regex::escape(&l.text)).collect();
+        let source = anchor(&body.join("|"));
+        match RegexBuilder::new(&source)
+            .case_insensitive(true)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+        {
+            Ok(re) => {
+                patterns.push(Pattern::Regex(re));
+                rest
+            }
+            Err(_) => literals,
+        }
+    }
+
     fn pattern(
         &mut self,
         cx: &RuleCx<'_>,
@@ -754,11 +795,12 @@ impl<'a> Compiler<'a> {
                 .build()
         };
         let text_regex = |body: String| regex_for(body).map(Pattern::Regex);
+        // Numbers and booleans have no case: `|i` leaves their equality as
+        // it is.
+        let case_insensitive = case_insensitive_anchors(op)
+            .filter(|_| ignore_case && (op != Op::Eq || matches!(l.value, LiteralKind::Str)));
         let result = match op {
-            // Numbers and booleans have no case: `|i` leaves them as they are.
-            Op::Eq if ignore_case && matches!(l.value, LiteralKind::Str) => {
-                text_regex(format!(r"\A(?:{})\z", regex::escape(text)))
-            }
+            _ if let Some(anchor) = case_insensitive => text_regex(anchor(&regex::escape(text))),
             Op::Eq => {
                 let mut set = EqSet::default();
                 match l.value {
@@ -768,13 +810,10 @@ impl<'a> Compiler<'a> {
                 }
                 Ok(Pattern::Eq(set))
             }
-            Op::Contains if ignore_case => text_regex(regex::escape(text)),
             Op::Contains => AhoCorasick::new([text])
                 .map(Pattern::Contains)
                 .map_err(|e| regex::Error::Syntax(e.to_string())),
-            Op::StartsWith if ignore_case => text_regex(format!(r"\A(?:{})", regex::escape(text))),
             Op::StartsWith => Ok(Pattern::StartsWith(text.into())),
-            Op::EndsWith if ignore_case => text_regex(format!(r"(?:{})\z", regex::escape(text))),
             Op::EndsWith => Ok(Pattern::EndsWith(text.into())),
             Op::Re => match regex_for(text.to_owned()) {
                 Ok(re) => Ok(Pattern::Regex(re)),
@@ -953,6 +992,18 @@ fn ipv4_if_mapped(network: IpNetwork) -> IpNetwork {
             .and_then(|ip| ipnetwork::Ipv4Network::new(ip, v6.prefix() - 96).ok())
             .map_or(network, IpNetwork::V4),
         other => other,
+    }
+}
+
+/// How a case-insensitive text test of `op` anchors the alternation of its
+/// escaped literals in a regex; `None` for tests that are not text tests.
+fn case_insensitive_anchors(op: Op) -> Option<fn(&str) -> String> {
+    match op {
+        Op::Eq => Some(|body| format!(r"\A(?:{body})\z")),
+        Op::Contains => Some(str::to_owned),
+        Op::StartsWith => Some(|body| format!(r"\A(?:{body})")),
+        Op::EndsWith => Some(|body| format!(r"(?:{body})\z")),
+        _ => None,
     }
 }
 

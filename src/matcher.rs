@@ -380,11 +380,17 @@ impl FieldTest {
                             && patterns.iter().all(|p| values().any(|v| p.matches(v)))
                     }
                     Quantifier::EveryValue => {
+                        // An object element is a value that matches no
+                        // pattern; array markers only open (nested) arrays.
                         let mut seen = false;
-                        let all = values().all(|v| {
-                            seen = true;
-                            patterns.iter().all(|p| p.matches(v))
-                        });
+                        let all =
+                            event
+                                .values(self.field)
+                                .filter(|v| *v != Value::Array)
+                                .all(|v| {
+                                    seen = true;
+                                    patterns.iter().all(|p| p.matches(v))
+                                });
                         seen && all
                     }
                 }
