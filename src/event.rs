@@ -300,7 +300,7 @@ impl EventBuf {
     fn parse_line(&mut self, fields: &FieldTable) -> Result<Meta, Rejection> {
         self.walk_line(fields)?;
         if let Some(node) = fields.claims_node() {
-            self.walk_claims(fields, node);
+            self.walk_claims(fields, node)?;
         }
         self.index(fields.len());
         let meta = self.validate()?;
@@ -367,11 +367,12 @@ impl EventBuf {
 
     /// Files the fields read inside `authclaims`, a JSON object serialised
     /// into a string (sometimes escaped twice). A string that is not such an
-    /// object files nothing.
-    fn walk_claims(&mut self, fields: &FieldTable, node: u32) {
+    /// object files nothing; one whose values that rules read nest too
+    /// deep is refused, as in the event itself.
+    fn walk_claims(&mut self, fields: &FieldTable, node: u32) -> Result<(), Rejection> {
         let claims = self.values.iter().find(|(f, _)| *f == system::AUTHCLAIMS);
         let Some(&(_, Raw::Str(text))) = claims else {
-            return;
+            return Ok(());
         };
         let (start, end) = (text.start as usize, text.end as usize);
         let source = if self.notes.claims_escaped {
@@ -390,16 +391,19 @@ impl EventBuf {
             &self.arena[start..end]
         };
         let trimmed = source.trim_start();
-        if opens_object_with(trimmed, r#"\""#) {
+        // Inside an object's `{` only a quote or `}` may follow: a
+        // backslash (`\"`, `\n`, `\u0022`) means the text is escaped again.
+        if opens_object_with(trimmed, "\\") {
             decode_into(trimmed, &mut self.claims);
         } else {
             self.claims.push_str(trimmed);
         }
-        self.walk_claims_text(fields, node);
+        self.walk_claims_text(fields, node)
     }
 
-    /// Walks the decoded claims; files nothing unless they are a JSON object.
-    fn walk_claims_text(&mut self, fields: &FieldTable, node: u32) {
+    /// Walks the decoded claims; files nothing unless they are a JSON
+    /// object, and refuses them when a value that rules read nests too deep.
+    fn walk_claims_text(&mut self, fields: &FieldTable, node: u32) -> Result<(), Rejection> {
         let mark = self.values.len();
         let mut walker = Walker {
             scanner: Scanner::new(&self.claims, &mut self.open),
@@ -409,8 +413,18 @@ impl EventBuf {
             arena: &mut self.arena,
             notes: None,
         };
-        if walker.scanner.peek() != Some(b'{') || walker.root(node).is_err() {
-            self.values.truncate(mark);
+        if walker.scanner.peek() != Some(b'{') {
+            return Ok(());
+        }
+        match walker.root(node) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.values.truncate(mark);
+                if e.code() == Code::RecursionLimit {
+                    return Err(Rejection::Json(format!("in authclaims: {}", e.message())));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -872,6 +886,45 @@ mod tests {
         let mut buf = EventBuf::new(1 << 20);
         buf.parse(line.as_bytes(), &t).unwrap();
         assert_eq!(buf.str(t.get("authclaims.sub").unwrap()), Some("bob"));
+    }
+
+    #[test]
+    fn claims_escaped_twice_are_read_whatever_escape_opens_them() {
+        let t = table(&["authclaims.sub"]);
+        let mut buf = EventBuf::new(1 << 20);
+        for claims in [
+            r#""{\\n\\\"sub\\\":\\\"bob\\\"}""#,
+            r#""{\\t \\\"sub\\\":\\\"bob\\\"}""#,
+            r#""{\\u0022sub\\u0022:\\u0022bob\\u0022}""#,
+        ] {
+            let line = ISSUED.replace(r#""{\"sub\":\"alice\",\"subType\":\"user\"}""#, claims);
+            buf.parse(line.as_bytes(), &t).unwrap();
+            assert_eq!(
+                buf.str(t.get("authclaims.sub").unwrap()),
+                Some("bob"),
+                "{claims}"
+            );
+        }
+    }
+
+    #[test]
+    fn claims_nested_too_deep_are_refused_when_read() {
+        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let claims = format!(r#""{{\"pad\":{deep},\"sub\":\"bob\"}}""#);
+        let line = ISSUED.replace(r#""{\"sub\":\"alice\",\"subType\":\"user\"}""#, &claims);
+        let mut buf = EventBuf::new(1 << 20);
+        let only_sub = table(&["authclaims.sub"]);
+        buf.parse(line.as_bytes(), &only_sub).unwrap();
+        assert_eq!(
+            buf.str(only_sub.get("authclaims.sub").unwrap()),
+            Some("bob")
+        );
+        let with_pad = table(&["authclaims.sub", "authclaims.pad"]);
+        let refused = buf.parse(line.as_bytes(), &with_pad).unwrap_err();
+        assert_eq!(
+            refused,
+            Rejection::Json("in authclaims: recursion limit exceeded".into())
+        );
     }
 
     #[test]

@@ -58,6 +58,11 @@ pub enum Code {
 }
 
 impl JsonError {
+    /// What was wrong.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
     /// What was wrong, in the words serde_json uses (e.g. "expected `:`").
     pub fn message(&self) -> &'static str {
         match self.code {
