@@ -560,7 +560,17 @@ impl TreeBuilder {
                     }
                     *key = Some(node);
                 }
-                Some(k) => entries.push((k, node)),
+                Some(k) => {
+                    // The parser marks an empty value where the next token
+                    // starts, often lines later: it is reported at its key.
+                    let empty = matches!(&node.kind, NodeKind::Scalar { text, plain: true } if text.is_empty());
+                    let span = if empty && node.span.line > k.span.line {
+                        k.span
+                    } else {
+                        node.span
+                    };
+                    entries.push((k, Node { span, ..node }));
+                }
             },
         }
         Ok(())

@@ -64,6 +64,11 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "empty_values",
+        path: "empty_values.yaml",
+        points_at: &["title:\n", "severity:\n", "sel:\n"],
+    },
+    Case {
         name: "unknown_modifier",
         path: "unknown_modifier.yaml",
         points_at: &["contians"],

@@ -476,8 +476,9 @@ impl Reader<'_> {
                     ),
                 );
             }
+            // A broken selection is kept without alternatives, so that the
+            // condition naming it gives no second error.
             let alternatives = match &value.kind {
-                // Kept, so that the condition naming it gives no second error.
                 _ if empty => Vec::new(),
                 NodeKind::Map(tests) => vec![self.field_tests(tests)],
                 NodeKind::Seq(items) if !items.is_empty() => items
@@ -492,7 +493,7 @@ impl Reader<'_> {
                     .collect(),
                 _ => {
                     self.error("E009", value.span, format!("selection '{name}' must be a mapping of fields or a list of such mappings"));
-                    continue;
+                    Vec::new()
                 }
             };
             selections.push(SelectionAst {
