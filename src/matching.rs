@@ -599,11 +599,19 @@ fn write_network(out: &mut impl std::fmt::Write, network: IpNetwork) {
 }
 
 /// The network of an address under the configured prefixes, if `value` is
-/// an address and a prefix applies.
+/// an address and a prefix is set. An address of the family without one is
+/// its own network (/32, /128), so that its spellings compare alike.
 fn masked(value: &str, prefix_v4: Option<u8>, prefix_v6: Option<u8>) -> Option<IpNetwork> {
+    if prefix_v4.is_none() && prefix_v6.is_none() {
+        return None;
+    }
     Some(match parse_ip(value)? {
-        std::net::IpAddr::V4(ip) => IpNetwork::V4(Ipv4Network::new(ip, prefix_v4?).ok()?),
-        std::net::IpAddr::V6(ip) => IpNetwork::V6(Ipv6Network::new(ip, prefix_v6?).ok()?),
+        std::net::IpAddr::V4(ip) => {
+            IpNetwork::V4(Ipv4Network::new(ip, prefix_v4.unwrap_or(32)).ok()?)
+        }
+        std::net::IpAddr::V6(ip) => {
+            IpNetwork::V6(Ipv6Network::new(ip, prefix_v6.unwrap_or(128)).ok()?)
+        }
     })
 }
 

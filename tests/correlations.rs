@@ -1784,6 +1784,27 @@ fn new_value_prefix_compares_by_network_and_reports_it() {
 }
 
 #[test]
+fn new_value_with_an_ipv6_prefix_alone_compares_ipv4_addresses_whole() {
+    let rules = new_value("originip", "  prefix-v6: 48");
+    let findings = run(
+        &rules,
+        &[
+            Ev::issued("a1", &t("10:00:00")).ip("10.0.0.2"),
+            Ev::issued("a2", &t("10:00:01")).ip("2001:db8:1:2::1"),
+            // The same address in its IPv4-mapped spelling is not new.
+            Ev::issued("a3", &t("12:00:00")).ip("::ffff:10.0.0.2"),
+            Ev::issued("a4", &t("12:01:00")).ip("2001:db8:1:ffff::9"),
+            Ev::issued("a5", &t("12:02:00")).ip("10.0.0.3"),
+        ],
+    );
+    let got: Vec<(&str, Option<&str>)> = findings
+        .iter()
+        .map(|f| (f.events[0].as_str(), f.network.as_deref()))
+        .collect();
+    assert_eq!(got, [("a5", Some("10.0.0.3/32"))]);
+}
+
+#[test]
 fn new_value_of_a_list_of_fields_tracks_the_combination() {
     let rules = new_value("[originip, data.deviceType]", "");
     let findings = run(
