@@ -13,6 +13,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ruleset::RuleSet;
 use crate::time::Timestamp;
 use crate::window::{GroupKey, RuleState};
 
@@ -78,6 +79,18 @@ pub struct Snapshot {
     pub dedup: Vec<(u64, u64)>,
     /// Per-rule state.
     pub rules: Vec<SavedRule>,
+}
+
+impl Snapshot {
+    /// The ids of the saved rules that `rules` lacks: a restore into an
+    /// engine of `rules` drops their state.
+    pub fn rules_missing_from(&self, rules: &RuleSet) -> Vec<&str> {
+        self.rules
+            .iter()
+            .map(|saved| saved.id.as_str())
+            .filter(|id| rules.rules().iter().all(|rule| rule.id != *id))
+            .collect()
+    }
 }
 
 /// Why a state file could not be used.
@@ -192,5 +205,21 @@ mod tests {
         .unwrap();
         let refused = load(&path).unwrap_err().to_string();
         assert!(refused.contains("version 3 is not supported"), "{refused}");
+    }
+
+    #[test]
+    fn rules_missing_from_a_rule_set_are_named() {
+        let rule = |id: &str| {
+            format!(
+                "id: {id}\ntitle: t\nseverity: low\nmatch:\n  s:\n    data.appType|exists: true\n\
+                 correlation:\n  type: event_count\n  group-by: [tenantid]\n  timespan: 5m\n  condition: {{gte: 2}}\n"
+            )
+        };
+        let both = format!("{}---\n{}", rule("kept"), rule("removed"));
+        let saved =
+            crate::Engine::new(std::sync::Arc::new(RuleSet::from_yaml("r", &both).unwrap()))
+                .snapshot();
+        let now = RuleSet::from_yaml("r", &rule("kept")).unwrap();
+        assert_eq!(saved.rules_missing_from(&now), ["removed"]);
     }
 }

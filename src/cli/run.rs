@@ -85,6 +85,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         let snapshot =
             state::load(path).map_err(|e| format!("state file {}: {e}", path.display()))?;
         if let Some(snapshot) = snapshot {
+            for id in snapshot.rules_missing_from(engine.rules()) {
+                eprintln!(
+                    "tokenwatch: rule '{id}' of the state file is not loaded; its state is dropped"
+                );
+            }
             let fresh = engine
                 .restore(snapshot)
                 .map_err(|e| format!("state file {}: {e}", path.display()))?;
