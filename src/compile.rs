@@ -976,7 +976,13 @@ fn literal(node: &Node) -> Option<Literal> {
         ScalarValue::Null => (String::new(), LiteralKind::Null),
         ScalarValue::Bool(b) => (b.to_string(), LiteralKind::Bool(b)),
         ScalarValue::Number(n, text) => (text.to_owned(), LiteralKind::Number(n)),
-        ScalarValue::Str(s) => (s.to_owned(), LiteralKind::Str),
+        // `$$` stands for a literal `$`, so that a value such as `$name`
+        // can be matched rather than refer to a list.
+        ScalarValue::Str(s) => (
+            s.strip_prefix("$$")
+                .map_or_else(|| s.to_owned(), |rest| format!("${rest}")),
+            LiteralKind::Str,
+        ),
     };
     Some(Literal { text, value, span })
 }
