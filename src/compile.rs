@@ -740,6 +740,24 @@ impl<'a> Compiler<'a> {
                 .collect();
             patterns = vec![Pattern::Cidr(networks)];
         }
+        if op == Op::Re && merge && ok && patterns.len() > 1 {
+            // One search for the list instead of one per regex; each was
+            // compiled alone first, so that an error names its own.
+            let sources: Vec<String> = patterns
+                .iter()
+                .filter_map(|p| match p {
+                    Pattern::Regex(re) => Some(format!("(?:{})", re.as_str())),
+                    _ => None,
+                })
+                .collect();
+            if let Ok(re) = RegexBuilder::new(&sources.join("|"))
+                .case_insensitive(ignore_case)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+            {
+                patterns = vec![Pattern::Regex(re)];
+            }
+        }
         ok.then_some(patterns)
     }
 
