@@ -12,7 +12,8 @@
 //!   realistic selectivity, 6 correlations).
 //! - `stateless/<kind>`: one stateless rule of each kind of matcher.
 //! - `correlation/<type>`: one rule of each correlation type.
-//! - `scaling/<n>`: n stateless rules of realistic selectivity.
+//! - `scaling/<n>`: n stateless rules of realistic selectivity, each
+//!   looking for its own values.
 //!
 //! Run with `cargo bench --bench engine`.
 
@@ -128,17 +129,38 @@ const CORRELATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// `n` stateless rules: variations of the kinds above over many values.
+/// `n` stateless rules: the kinds above, then variations of them that look
+/// for other values (as a real pack's rules do), so that most events match
+/// few of them.
 fn many_rules(n: usize) -> String {
     (0..n)
         .map(|i| {
             let (_, body) = STATELESS[i % STATELESS.len()];
-            rule(
-                &format!("r{i}"),
-                &body.replace("Linux", &format!("Linux{i}")),
-            )
+            let body = if i < STATELESS.len() {
+                body.to_owned()
+            } else {
+                vary(body, i)
+            };
+            rule(&format!("r{i}"), &body)
         })
         .collect()
+}
+
+/// A rule body looking for other values than `body`, numbered `i`.
+fn vary(body: &str, i: usize) -> String {
+    let replacements = [
+        ("user-impersonation", format!("user-impersonation-{i}")),
+        ("client_credentials", format!("client_credentials-{i}")),
+        ("token-exchange", format!("token-exchange-{i}")),
+        ("Linux", format!("Linux{i}")),
+        ("ADMIN", format!("ADMIN{i}")),
+        ("unknown", format!("unknown{i}")),
+        ("10.0.0.0/8", format!("10.{}.{}.0/24", i % 256, i / 256)),
+        ("service", format!("service{i}")),
+    ];
+    replacements
+        .iter()
+        .fold(body.to_owned(), |body, (from, to)| body.replace(from, to))
 }
 
 /// A group `group` with one benchmark per (name, rule body) of `cases`.

@@ -14,6 +14,7 @@ use crate::event::{EventKind, shorten};
 use crate::fields::FieldTable;
 use crate::loader;
 use crate::matcher::{Bound, Check, Cmp, EqSet, FieldTest, Pattern, Quantifier, RefOp};
+use crate::prefilter::Prefilter;
 use crate::rule::ast::{self, FieldTestAst, FileAst, ListAst, Located, RuleAst, Spanned};
 use crate::rule::condition::{self, Expr};
 use crate::rule::template::{self, Template};
@@ -125,6 +126,7 @@ pub fn compile_files(
         return Err(CompileError { diagnostics });
     }
     Ok(RuleSet {
+        prefilter: Prefilter::new(&rules),
         rules,
         fields: compiler.fields,
         warnings: diagnostics,

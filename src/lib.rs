@@ -58,6 +58,7 @@ pub mod loader;
 pub mod matcher;
 pub mod matching;
 pub mod packed;
+pub mod prefilter;
 pub mod reorder;
 pub mod rule;
 pub mod ruleset;

@@ -98,6 +98,14 @@ impl EqSet {
         by_value || with_text(value, |text| self.texts.contains(text))
     }
 
+    /// The texts of a set of text literals alone: such a set holds a
+    /// scalar exactly when it holds the scalar's text form (see
+    /// [`with_text`]). `None` when numbers or booleans compare by value.
+    pub(crate) fn only_texts(&self) -> Option<Vec<&str>> {
+        let by_value = !self.ints.is_empty() || !self.floats.is_empty() || self.bools != [false; 2];
+        (!by_value).then(|| self.texts.iter().collect())
+    }
+
     fn has_integer(&self, n: i128) -> bool {
         self.ints.contains(&n) || self.floats.iter().any(|&x| float_is_integer(x, n))
     }
@@ -163,6 +171,13 @@ impl TextSet {
         match self {
             TextSet::Few(texts) => texts.iter().any(|t| **t == *text),
             TextSet::Many(texts) => texts.contains(text),
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            TextSet::Few(texts) => Box::new(texts.iter().map(|t| &**t)),
+            TextSet::Many(texts) => Box::new(texts.iter().map(|t| &**t)),
         }
     }
 }
@@ -294,7 +309,7 @@ fn number_of(value: Value<'_>) -> Option<f64> {
 
 /// Runs `f` on the text form of a scalar (numbers and booleans as JSON
 /// writes them) without allocating.
-fn with_text(value: Value<'_>, f: impl FnOnce(&str) -> bool) -> bool {
+pub(crate) fn with_text(value: Value<'_>, f: impl FnOnce(&str) -> bool) -> bool {
     let mut buf = [0u8; 40];
     let mut cursor = std::io::Cursor::new(&mut buf[..]);
     let written = match value {

@@ -15,6 +15,7 @@ use crate::fields::{FieldId, system};
 use crate::finding::Finding;
 use crate::matcher::parse_ip;
 use crate::packed::Packer;
+use crate::prefilter::is_candidate;
 use crate::rule::template::Part;
 use crate::ruleset::{Rule, RuleSet};
 use crate::time::Timestamp;
@@ -357,6 +358,9 @@ pub struct Matcher {
     classes: KeyClasses,
     buf: EventBuf,
     memo: Vec<Option<bool>>,
+    /// The rules the event may match (see
+    /// [`Prefilter::candidates`](crate::prefilter::Prefilter::candidates)).
+    candidates: Vec<u64>,
     spares: Spares,
 }
 
@@ -368,6 +372,7 @@ impl Matcher {
             rules,
             buf: EventBuf::new(max_line),
             memo: Vec::new(),
+            candidates: Vec::new(),
             spares: Spares::default(),
         }
     }
@@ -413,7 +418,15 @@ impl Matcher {
         let mut contribution = Contribution::default();
         let event = &self.buf;
         let event_type = event.str(system::TYPE).unwrap_or_default();
+        let prefilter = &self.rules.prefilter;
+        let gated = !prefilter.is_empty();
+        if gated {
+            prefilter.candidates(event, &mut self.candidates);
+        }
         for (index, rule) in self.rules.rules.iter().enumerate() {
+            if gated && !is_candidate(&self.candidates, index) {
+                continue;
+            }
             if !rule.filter.admits(meta.kind, event_type) || !rule.matches(event, &mut self.memo) {
                 continue;
             }

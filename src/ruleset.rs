@@ -8,6 +8,7 @@ use crate::diag::Diagnostic;
 use crate::event::{EventBuf, EventKind};
 use crate::fields::FieldTable;
 use crate::matcher::FieldTest;
+use crate::prefilter::Prefilter;
 use crate::rule::ast::Severity;
 use crate::rule::condition::Expr;
 use crate::rule::template::Template;
@@ -28,6 +29,8 @@ pub struct RuleSet {
     pub(crate) rules: Vec<Rule>,
     pub(crate) fields: FieldTable,
     pub(crate) warnings: Vec<Diagnostic>,
+    /// Which rules an event may match, by the rules' required equalities.
+    pub(crate) prefilter: Prefilter,
 }
 
 /// The errors (and warnings) that kept a rule set from compiling.
