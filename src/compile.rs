@@ -8,7 +8,7 @@ use aho_corasick::AhoCorasick;
 use ipnetwork::IpNetwork;
 use regex::RegexBuilder;
 
-use crate::correlation::{self, Correlation};
+use crate::correlation::{self, Correlation, Kind};
 use crate::diag::{Diagnostics, suggest};
 use crate::event::{EventKind, shorten};
 use crate::fields::FieldTable;
@@ -269,8 +269,8 @@ impl<'a> Compiler<'a> {
             condition: condition?,
             output,
             suppress: rule.suppress,
+            fingerprint: fingerprint(rule, correlation.as_ref()),
             correlation,
-            fingerprint: fingerprint(rule),
         })
     }
 
@@ -742,7 +742,10 @@ impl<'a> Compiler<'a> {
                 .collect();
             patterns = vec![Pattern::Cidr(networks)];
         }
-        if op == Op::Re && merge && ok && patterns.len() > 1 {
+        // Joined, a `#` comment of a regex in `(?x)` mode would run on into
+        // the regexes after it: a list with a `#` anywhere stays apart.
+        let comments = literals.iter().any(|l| l.text.contains('#'));
+        if op == Op::Re && merge && ok && patterns.len() > 1 && !comments {
             // One search for the list instead of one per regex; each was
             // compiled alone first, so that an error names its own.
             let sources: Vec<String> = patterns
@@ -1035,16 +1038,43 @@ fn case_insensitive_anchors(op: Op) -> Option<fn(&str) -> String> {
 
 /// A hash of the parts of a rule that shape its state. Saved in state
 /// files, so its hash is pinned (SipHash-1-3 with zero keys).
-fn fingerprint(rule: &RuleAst) -> String {
+fn fingerprint(rule: &RuleAst, correlation: Option<&Correlation>) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = siphasher::sip::SipHasher13::new();
     rule.definition.hash(&mut hasher);
+    // The state of a `new_value` rule with `prefix-v6` alone once held
+    // IPv4 addresses as written; it holds them as /32 networks now, so a
+    // state saved the old way starts fresh rather than seeing them as new.
+    if let Some(Kind::NewValue {
+        prefix_v4: None,
+        prefix_v6: Some(_),
+        ..
+    }) = correlation.map(|c| &c.kind)
+    {
+        "ipv4 addresses as /32 networks".hash(&mut hasher);
+    }
     format!("{:016x}", hasher.finish())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_value_with_an_ipv6_prefix_alone_starts_fresh_from_earlier_states() {
+        let fingerprint = |prefix: &str| {
+            let yaml = format!(
+                "id: nv\ntitle: new ip\nseverity: low\nmatch:\n  a:\n    originip|exists: true\n\
+                 correlation:\n  type: new_value\n  group-by: [tenantid]\n  field: originip\n  {prefix}\n"
+            );
+            RuleSet::from_yaml("nv.yaml", &yaml).unwrap().rules()[0]
+                .fingerprint
+                .clone()
+        };
+        // What builds that keyed IPv4 addresses as written saved.
+        assert_ne!(fingerprint("prefix-v6: 48"), "251162936d9480b5");
+        assert_eq!(fingerprint("prefix: 24"), "5c62a109dc7d5f49");
+    }
 
     #[test]
     fn ipv4_mapped_networks_read_as_ipv4() {

@@ -392,8 +392,9 @@ impl EventBuf {
         };
         let trimmed = source.trim_start();
         // Inside an object's `{` only a quote or `}` may follow: a
-        // backslash (`\"`, `\n`, `\u0022`) means the text is escaped again.
-        if opens_object_with(trimmed, "\\") {
+        // backslash (`\"`, `\n`, `\u0022`) means the text is escaped again,
+        // unless a quote stands unescaped in it.
+        if opens_object_with(trimmed, "\\") && !has_bare_quote(trimmed) {
             decode_into(trimmed, &mut self.claims);
         } else {
             self.claims.push_str(trimmed);
@@ -667,6 +668,21 @@ fn opens_object_with(text: &str, quote: &str) -> bool {
         .is_some_and(|rest| rest.trim_start().starts_with(quote))
 }
 
+/// True when `text` holds a `"` that no backslash escapes.
+fn has_bare_quote(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    while let Some(byte) = bytes.next() {
+        match byte {
+            b'\\' => {
+                bytes.next();
+            }
+            b'"' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Shortens a value for an error message.
 pub fn shorten(value: &str) -> String {
     const MAX: usize = 64;
@@ -905,6 +921,18 @@ mod tests {
                 "{claims}"
             );
         }
+    }
+
+    #[test]
+    fn claims_escaped_once_with_a_stray_escape_are_not_decoded_again() {
+        let t = table(&["authclaims.sub"]);
+        let mut buf = EventBuf::new(1 << 20);
+        let line = ISSUED.replace(
+            r#""{\"sub\":\"alice\",\"subType\":\"user\"}""#,
+            r#""{\\n \"sub\":\"bob\"}""#,
+        );
+        buf.parse(line.as_bytes(), &t).unwrap();
+        assert_eq!(buf.str(t.get("authclaims.sub").unwrap()), None);
     }
 
     #[test]
