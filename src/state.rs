@@ -84,11 +84,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// The ids of the saved rules that `rules` lacks: a restore into an
     /// engine of `rules` drops their state.
-    pub fn rules_missing_from(&self, rules: &RuleSet) -> Vec<&str> {
+    pub fn rules_missing_from(&self, rules: &RuleSet) -> Vec<String> {
         self.rules
             .iter()
-            .map(|saved| saved.id.as_str())
-            .filter(|id| rules.rules().iter().all(|rule| rule.id != *id))
+            .filter(|saved| rules.rules().iter().all(|rule| rule.id != saved.id))
+            .map(|saved| saved.id.clone())
             .collect()
     }
 }

@@ -85,14 +85,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         let snapshot =
             state::load(path).map_err(|e| format!("state file {}: {e}", path.display()))?;
         if let Some(snapshot) = snapshot {
-            for id in snapshot.rules_missing_from(engine.rules()) {
+            let missing = snapshot.rules_missing_from(engine.rules());
+            let fresh = engine
+                .restore(snapshot)
+                .map_err(|e| format!("state file {}: {e}", path.display()))?;
+            for id in missing {
                 eprintln!(
                     "tokenwatch: rule '{id}' of the state file is not loaded; its state is dropped"
                 );
             }
-            let fresh = engine
-                .restore(snapshot)
-                .map_err(|e| format!("state file {}: {e}", path.display()))?;
             for id in fresh {
                 eprintln!(
                     "tokenwatch: rule '{id}' changed since the state was saved; it starts fresh"

@@ -128,12 +128,13 @@ pub async fn serve(
         && let Some(snapshot) =
             state::load(path).map_err(|e| format!("state file {}: {e}", path.display()))?
     {
-        for id in snapshot.rules_missing_from(engine.rules()) {
-            tracing::warn!(rule = %id, "rule of the state file is not loaded; its state is dropped");
-        }
+        let missing = snapshot.rules_missing_from(engine.rules());
         let fresh = engine
             .restore(snapshot)
             .map_err(|e| format!("state file {}: {e}", path.display()))?;
+        for id in missing {
+            tracing::warn!(rule = %id, "rule of the state file is not loaded; its state is dropped");
+        }
         for id in fresh {
             tracing::warn!(rule = %id, "rule changed since the state was saved; it starts fresh");
         }
@@ -304,10 +305,11 @@ fn reload(engine: &mut Engine, config: &Config, metrics: &Metrics) -> Result<usi
     let mut next = Engine::with_options(Arc::new(rules), engine.options());
     // The snapshot comes from the running engine, so its groups fit the
     // rules whose fingerprints are unchanged.
-    for id in snapshot.rules_missing_from(next.rules()) {
+    let removed = snapshot.rules_missing_from(next.rules());
+    let fresh = next.restore(snapshot).map_err(|e| e.to_string())?;
+    for id in removed {
         tracing::info!(rule = %id, "rule removed; its state is dropped");
     }
-    let fresh = next.restore(snapshot).map_err(|e| e.to_string())?;
     for id in fresh {
         tracing::info!(rule = %id, "rule changed; it starts fresh");
     }
