@@ -709,7 +709,7 @@ impl<'a> Compiler<'a> {
         }
         let mut remaining: Vec<&Literal> = literals.iter().collect();
         if ignore_case && merge {
-            remaining = self.merge_case_insensitive(op, remaining, &mut patterns);
+            remaining = merge_case_insensitive(op, remaining, &mut patterns);
         }
         for l in remaining {
             if matches!(l.value, LiteralKind::Null) {
@@ -764,43 +764,6 @@ impl<'a> Compiler<'a> {
             }
         }
         ok.then_some(patterns)
-    }
-
-    /// Compiles the case-insensitive text literals of an `Eq`, `contains`,
-    /// `startswith` or `endswith` list into one regex (one search of each
-    /// value instead of one per literal) and returns the literals left for
-    /// patterns of their own: numbers and booleans of an equality, `null`,
-    /// and all of them when there is nothing to merge or the merged regex
-    /// is too large.
-    fn merge_case_insensitive<'l>(
-        &mut self,
-        op: Op,
-        literals: Vec<&'l Literal>,
-        patterns: &mut Vec<Pattern>,
-    ) -> Vec<&'l Literal> {
-        let mergeable = |l: &&Literal| match l.value {
-            LiteralKind::Null => false,
-            LiteralKind::Str => true,
-            LiteralKind::Bool(_) | LiteralKind::Number(_) => op != Op::Eq,
-        };
-        let (texts, rest): (Vec<&Literal>, Vec<&Literal>) =
-            literals.iter().copied().partition(mergeable);
-        let Some(anchor) = case_insensitive_anchors(op).filter(|_| texts.len() > 1) else {
-            return literals;
-        };
-        let body: Vec<String> = texts.iter().map(|l| regex::escape(&l.text)).collect();
-        let source = anchor(&body.join("|"));
-        match RegexBuilder::new(&source)
-            .case_insensitive(true)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-        {
-            Ok(re) => {
-                patterns.push(Pattern::Regex(re));
-                rest
-            }
-            Err(_) => literals,
-        }
     }
 
     fn pattern(
@@ -1021,6 +984,42 @@ fn ipv4_if_mapped(network: IpNetwork) -> IpNetwork {
             .and_then(|ip| ipnetwork::Ipv4Network::new(ip, v6.prefix() - 96).ok())
             .map_or(network, IpNetwork::V4),
         other => other,
+    }
+}
+
+/// Compiles the case-insensitive text literals of an `Eq`, `contains`,
+/// `startswith` or `endswith` list into one regex (one search of each
+/// value instead of one per literal) and returns the literals left for
+/// patterns of their own: numbers and booleans of an equality, `null`,
+/// and all of them when there is nothing to merge or the merged regex
+/// is too large.
+fn merge_case_insensitive<'l>(
+    op: Op,
+    literals: Vec<&'l Literal>,
+    patterns: &mut Vec<Pattern>,
+) -> Vec<&'l Literal> {
+    let mergeable = |l: &&Literal| match l.value {
+        LiteralKind::Null => false,
+        LiteralKind::Str => true,
+        LiteralKind::Bool(_) | LiteralKind::Number(_) => op != Op::Eq,
+    };
+    let (texts, rest): (Vec<&Literal>, Vec<&Literal>) =
+        literals.iter().copied().partition(mergeable);
+    let Some(anchor) = case_insensitive_anchors(op).filter(|_| texts.len() > 1) else {
+        return literals;
+    };
+    let body: Vec<String> = texts.iter().map(|l| regex::escape(&l.text)).collect();
+    let source = anchor(&body.join("|"));
+    match RegexBuilder::new(&source)
+        .case_insensitive(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+    {
+        Ok(re) => {
+            patterns.push(Pattern::Regex(re));
+            rest
+        }
+        Err(_) => literals,
     }
 }
 
