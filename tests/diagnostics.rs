@@ -69,6 +69,11 @@ const CASES: &[Case] = &[
         points_at: &["title:\n", "severity:\n", "sel:\n"],
     },
     Case {
+        name: "test_errors_together",
+        path: "test_errors_together.yaml",
+        points_at: &["nolist: [x]}", "bogus\n"],
+    },
+    Case {
         name: "unknown_modifier",
         path: "unknown_modifier.yaml",
         points_at: &["contians"],

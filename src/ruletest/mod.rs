@@ -109,6 +109,9 @@ impl Suite {
                         .and_then(|files| self.compile_rule(&files, &case.rule))
                 };
                 let outcome = match rules {
+                    _ if case.broken => {
+                        Outcome::Error("the test has errors (see tokenwatch check)".into())
+                    }
                     Some(rules) => run_case(rules, case),
                     None => Outcome::Error(
                         "the rule does not compile with this test's lists (see tokenwatch check)"
@@ -334,6 +337,34 @@ fn contains(actual: &Json, expected: &Json) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_test_with_errors_is_checked_whole_but_not_run() {
+        let test = |name: &str, lists: &str| {
+            format!(
+                "  - name: {name}\n{lists}    events:\n      - base: bogus\n    expect: {{findings: 0}}\n"
+            )
+        };
+        let text = format!(
+            "id: r\ntitle: r\nseverity: low\nmatch:\n  s:\n    data.grantType: x\ntests:\n{}{}",
+            test("a", "    lists: {nolist: [x]}\n"),
+            test("b", "")
+        );
+        let suite = Suite::load(&[Source {
+            name: "r.yaml".into(),
+            text,
+        }]);
+        let codes: Vec<&str> = suite.diagnostics.iter().map(|d| d.code).collect();
+        assert!(codes.contains(&"E217"), "{codes:?}");
+        let reports = suite.run("");
+        assert_eq!(reports.len(), 2);
+        assert!(
+            reports
+                .iter()
+                .all(|r| matches!(r.outcome, Outcome::Error(_))),
+            "{reports:?}"
+        );
+    }
 
     #[test]
     fn an_expected_group_may_name_the_tenant() {

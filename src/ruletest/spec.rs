@@ -60,6 +60,10 @@ pub struct TestCase {
     pub expect: Expect,
     /// Lists whose items this test replaces (name, items).
     pub lists: Vec<(Spanned<String>, Vec<Node>)>,
+    /// True when the test itself has errors (reported by `check`): it is
+    /// kept so that the checks made on every test report on it too, but
+    /// not run.
+    pub broken: bool,
 }
 
 const TEST_KEYS: &[&str] = &[
@@ -256,19 +260,20 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
             }
         },
     };
-    // A test without a name is kept under a placeholder, so that the checks
-    // made on every test (its lists) report on it too; the error above
-    // keeps it from running.
-    let name = label.to_owned();
-    let (events, expect, lists) = (events?, expect?, lists?);
+    // A test with errors is kept (without a name, under a placeholder), so
+    // that the checks made on every test (its lists) report on it too; it
+    // is not run.
+    let broken = name.is_none() || events.is_none() || expect.is_none();
+    let lists = lists?;
     Some(TestCase {
         rule: rule.to_owned(),
-        name,
+        name: label.to_owned(),
         file: file.to_owned(),
         line: span.line,
-        events,
-        expect,
+        events: events.unwrap_or_default(),
+        expect: expect.unwrap_or_default(),
         lists,
+        broken,
     })
 }
 
