@@ -208,18 +208,7 @@ pub fn compile(
         return None;
     };
     let errors = diags.error_count();
-    for (key, _) in entries {
-        let name = key.as_str().unwrap_or_default();
-        if !KEYS.contains(&name) {
-            diags.error_with(
-                "E102",
-                cx.file,
-                key.span,
-                format!("unknown key '{name}' in correlation"),
-                suggest(name, KEYS.iter().copied()),
-            );
-        }
-    }
+    diags.unknown_keys("E102", cx.file, entries, KEYS, "correlation");
     let type_name = match node.get("type") {
         Some(t) => {
             let name = t.as_str().unwrap_or_default();

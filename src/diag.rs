@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::yaml::Span;
+use crate::yaml::{Node, Span};
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,6 +93,31 @@ impl Diagnostics {
         suggestion: Option<String>,
     ) {
         self.push(Level::Error, code, file, span, message, suggestion);
+    }
+
+    /// Records an error `code` for each key of `entries` that is not
+    /// `known` (in `what`, such as "correlation"), with the nearest known
+    /// key as suggestion.
+    pub fn unknown_keys(
+        &mut self,
+        code: &'static str,
+        file: &str,
+        entries: &[(Node, Node)],
+        known: &[&str],
+        what: &str,
+    ) {
+        for (key, _) in entries {
+            let name = key.as_str().unwrap_or_default();
+            if !known.contains(&name) {
+                self.error_with(
+                    code,
+                    file,
+                    key.span,
+                    format!("unknown key '{name}' in {what}"),
+                    suggest(name, known.iter().copied()),
+                );
+            }
+        }
     }
 
     /// Records a warning, with an optional suggestion.

@@ -387,7 +387,7 @@ impl Engine {
         Snapshot {
             format: state::FORMAT.to_owned(),
             version: if pending.is_empty() && watermark.is_none() {
-                1
+                state::OLDEST
             } else {
                 state::VERSION
             },

@@ -50,10 +50,7 @@ impl Prefilter {
         };
         let index = &mut self.fields[position].1;
         for text in texts {
-            let rules = index.entry((*text).into()).or_default();
-            if rules.last() != Some(&(rule as u32)) {
-                rules.push(rule as u32);
-            }
+            index.entry((*text).into()).or_default().push(rule as u32);
         }
     }
 

@@ -25,8 +25,9 @@ pub const FORMAT: &str = "tokenwatch-state";
 /// it does not know, rather than drop what it cannot read.
 pub const VERSION: u32 = 2;
 
-/// The oldest version of the state layout this build reads.
-const OLDEST: u32 = 1;
+/// The oldest version of the state layout this build reads, and the one
+/// it writes when no event waits.
+pub const OLDEST: u32 = 1;
 
 /// One rule's saved state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,19 +192,20 @@ mod tests {
     fn known_versions_load_and_others_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        for version in [1, 2] {
+        let load_version = |version: u32| {
             let text = format!(
                 r#"{{"format":"{FORMAT}","version":{version},"max_time":null,"dedup":[],"rules":[]}}"#
             );
             fs::write(&path, text).unwrap();
-            assert!(matches!(load(&path), Ok(Some(_))), "version {version}");
+            load(&path)
+        };
+        for version in [1, 2] {
+            assert!(
+                matches!(load_version(version), Ok(Some(_))),
+                "version {version}"
+            );
         }
-        fs::write(
-            &path,
-            format!(r#"{{"format":"{FORMAT}","version":3,"max_time":null,"dedup":[],"rules":[]}}"#),
-        )
-        .unwrap();
-        let refused = load(&path).unwrap_err().to_string();
+        let refused = load_version(3).unwrap_err().to_string();
         assert!(refused.contains("version 3 is not supported"), "{refused}");
     }
 

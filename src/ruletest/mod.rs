@@ -99,6 +99,14 @@ impl Suite {
             .iter()
             .filter(|c| filter.is_empty() || format!("{}: {}", c.rule, c.name).contains(filter))
             .map(|case| {
+                if case.broken {
+                    let outcome =
+                        Outcome::Error("the test has errors (see tokenwatch check)".into());
+                    return Report {
+                        case: case.clone(),
+                        outcome,
+                    };
+                }
                 let rules = if case.lists.is_empty() {
                     compiled
                         .entry(&case.rule)
@@ -109,9 +117,6 @@ impl Suite {
                         .and_then(|files| self.compile_rule(&files, &case.rule))
                 };
                 let outcome = match rules {
-                    _ if case.broken => {
-                        Outcome::Error("the test has errors (see tokenwatch check)".into())
-                    }
                     Some(rules) => run_case(rules, case),
                     None => Outcome::Error(
                         "the rule does not compile with this test's lists (see tokenwatch check)"

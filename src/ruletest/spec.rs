@@ -99,12 +99,12 @@ pub fn read_tests(
         };
         for doc in &documents {
             let entries = doc.as_map().unwrap_or_default();
-            unknown_keys(
+            diags.unknown_keys(
+                "E204",
+                &source.name,
                 entries,
                 FILE_KEYS,
                 "a test file document",
-                &source.name,
-                diags,
             );
             let Some(rule) = doc.get("rule").and_then(Node::as_str) else {
                 diags.error(
@@ -139,28 +139,6 @@ pub fn read_tests(
     cases
 }
 
-/// Reports each key of `entries` that is not `known`, in `what`.
-fn unknown_keys(
-    entries: &[(Node, Node)],
-    known: &[&str],
-    what: &str,
-    file: &str,
-    diags: &mut Diagnostics,
-) {
-    for (key, _) in entries {
-        let name = key.as_str().unwrap_or_default();
-        if !known.contains(&name) {
-            diags.error_with(
-                "E204",
-                file,
-                key.span,
-                format!("unknown key '{name}' in {what}"),
-                suggest(name, known.iter().copied()),
-            );
-        }
-    }
-}
-
 fn read_list(
     rule: &str,
     tests: &Node,
@@ -190,7 +168,7 @@ fn read_test(rule: &str, node: &Node, file: &str, diags: &mut Diagnostics) -> Op
         return None;
     };
     let span = entries.first().map_or(node.span, |(k, _)| k.span);
-    unknown_keys(entries, TEST_KEYS, "a test", file, diags);
+    diags.unknown_keys("E204", file, entries, TEST_KEYS, "a test");
     // Every part is read even when an earlier one is wrong, so that one
     // run of `check` reports all of a test's errors.
     let name = match node.get("name").and_then(Node::as_str) {
