@@ -6,24 +6,31 @@
 //! stream; identities forgotten to make room are counted.
 
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use siphasher::sip::SipHasher13;
+
+use crate::prefetch::prefetch;
 
 /// A bounded set of recently seen event identities.
 #[derive(Debug)]
 pub struct Dedup {
-    seen: foldhash::HashSet<u128>,
+    seen: IdentitySet,
     order: VecDeque<u128>,
     capacity: usize,
     evictions: u64,
 }
 
+/// How many identities ahead of the oldest [`Dedup::insert_identity`]
+/// asks the processor to fetch the slot of, so that forgetting one does not
+/// wait for memory.
+const EVICTION_LOOKAHEAD: usize = 8;
+
 impl Dedup {
     /// A filter remembering up to `capacity` identities (0 disables it).
     pub fn new(capacity: usize) -> Dedup {
         Dedup {
-            seen: foldhash::HashSet::default(),
+            seen: IdentitySet::default(),
             order: VecDeque::new(),
             capacity,
             evictions: 0,
@@ -35,22 +42,34 @@ impl Dedup {
         self.insert_identity(identity(source, id))
     }
 
+    /// Asks the processor to fetch the memory that recording `key` will
+    /// touch; call it a few events ahead of [`Dedup::insert_identity`].
+    pub fn prefetch(&self, key: u128) {
+        if self.capacity > 0 {
+            self.seen.prefetch(key);
+        }
+    }
+
     /// Records an identity made by [`identity`]; false when it was already
     /// remembered.
     pub fn insert_identity(&mut self, key: u128) -> bool {
         if self.capacity == 0 {
             return true;
         }
-        if !self.seen.insert(key) {
+        if self.seen.contains(key) {
             return false;
         }
-        self.order.push_back(key);
-        if self.order.len() > self.capacity
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.seen.remove(&oldest);
-            self.evictions += 1;
+        if self.order.len() >= self.capacity {
+            if let Some(&soon) = self.order.get(EVICTION_LOOKAHEAD) {
+                self.seen.prefetch(soon);
+            }
+            if let Some(oldest) = self.order.pop_front() {
+                self.seen.remove(oldest);
+                self.evictions += 1;
+            }
         }
+        self.seen.insert(key);
+        self.order.push_back(key);
         true
     }
 
@@ -67,18 +86,117 @@ impl Dedup {
             .collect()
     }
 
-    /// Remembers saved identities (oldest first), within capacity.
+    /// Remembers saved identities (oldest first), within capacity; the
+    /// oldest of them are forgotten (and not counted) when there are more.
     pub fn import(&mut self, saved: &[(u64, u64)]) {
+        let before = self.evictions;
         for &(high, low) in saved {
-            let key = (u128::from(high) << 64) | u128::from(low);
-            if self.capacity > 0 && self.seen.insert(key) {
-                self.order.push_back(key);
-                if self.order.len() > self.capacity
-                    && let Some(oldest) = self.order.pop_front()
-                {
-                    self.seen.remove(&oldest);
-                }
+            self.insert_identity((u128::from(high) << 64) | u128::from(low));
+        }
+        self.evictions = before;
+    }
+}
+
+/// A set of identities in one open-addressing table with linear probing,
+/// kept at most half full: an identity not in the set (most are) is found
+/// absent within a slot or two, and [`IdentitySet::prefetch`] knows where
+/// to look before the lookup. Slots are positioned by a randomly seeded
+/// hash, so identities chosen to collide cannot make the probes long.
+#[derive(Debug, Default)]
+struct IdentitySet {
+    /// Identities; 0 marks a free slot (the identity 0 is `holds_zero`).
+    slots: Vec<u128>,
+    holds_zero: bool,
+    /// Identities in `slots`.
+    len: usize,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl IdentitySet {
+    /// The slot where the probe for `key` starts.
+    fn home(&self, key: u128) -> usize {
+        (self.hasher.hash_one(key) as usize) & (self.slots.len() - 1)
+    }
+
+    fn prefetch(&self, key: u128) {
+        if !self.slots.is_empty() {
+            prefetch(&self.slots[self.home(key)]);
+        }
+    }
+
+    /// The slot holding `key`, or the free slot where it would go.
+    fn probe(&self, key: u128) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.home(key);
+        while self.slots[slot] != 0 && self.slots[slot] != key {
+            slot = (slot + 1) & mask;
+        }
+        slot
+    }
+
+    fn contains(&self, key: u128) -> bool {
+        match key {
+            0 => self.holds_zero,
+            _ if self.slots.is_empty() => false,
+            _ => self.slots[self.probe(key)] == key,
+        }
+    }
+
+    /// Adds a key that is not in the set.
+    fn insert(&mut self, key: u128) {
+        if key == 0 {
+            self.holds_zero = true;
+            return;
+        }
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let slot = self.probe(key);
+        self.slots[slot] = key;
+        self.len += 1;
+    }
+
+    /// Removes a key, moving back the keys probed past its slot (there
+    /// are no tombstones, so probes stay short however often keys go).
+    fn remove(&mut self, key: u128) {
+        if key == 0 {
+            self.holds_zero = false;
+            return;
+        }
+        if self.slots.is_empty() {
+            return;
+        }
+        let mask = self.slots.len() - 1;
+        let mut hole = self.probe(key);
+        if self.slots[hole] != key {
+            return;
+        }
+        self.len -= 1;
+        let mut next = hole;
+        loop {
+            next = (next + 1) & mask;
+            let moving = self.slots[next];
+            if moving == 0 {
+                break;
             }
+            // A key may fill the hole when its probe starts no later than
+            // the hole (cyclically): it is then still found from its home.
+            let home = self.home(moving);
+            if next.wrapping_sub(home) & mask >= next.wrapping_sub(hole) & mask {
+                self.slots[hole] = moving;
+                hole = next;
+            }
+        }
+        self.slots[hole] = 0;
+    }
+
+    /// Doubles the table (64 slots at first).
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(64);
+        let old = std::mem::replace(&mut self.slots, vec![0; size]);
+        for key in old.into_iter().filter(|&key| key != 0) {
+            let slot = self.probe(key);
+            self.slots[slot] = key;
         }
     }
 }
@@ -100,6 +218,82 @@ pub fn identity(source: &str, id: &str) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The filter as first written: a set and a queue of the standard
+    /// library's.
+    struct Model {
+        seen: std::collections::HashSet<u128>,
+        order: VecDeque<u128>,
+        capacity: usize,
+        evictions: u64,
+    }
+
+    impl Model {
+        fn insert(&mut self, key: u128) -> bool {
+            if !self.seen.insert(key) {
+                return false;
+            }
+            self.order.push_back(key);
+            if self.order.len() > self.capacity {
+                let oldest = self.order.pop_front().unwrap();
+                self.seen.remove(&oldest);
+                self.evictions += 1;
+            }
+            true
+        }
+    }
+
+    #[test]
+    fn agrees_with_a_set_and_a_queue_over_random_streams() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for capacity in [1, 2, 7, 40, 300] {
+            let mut dedup = Dedup::new(capacity);
+            let mut model = Model {
+                seen: Default::default(),
+                order: VecDeque::new(),
+                capacity,
+                evictions: 0,
+            };
+            // Few distinct keys, so that repeats and long probes are common;
+            // 0 among them.
+            let range = capacity as u64 * 3 + 2;
+            for step in 0..20_000 {
+                let key = u128::from(next() % range) * 0x1_0000_0001;
+                dedup.prefetch(key);
+                assert_eq!(
+                    dedup.insert_identity(key),
+                    model.insert(key),
+                    "capacity {capacity}, step {step}, key {key}"
+                );
+                assert_eq!(
+                    dedup.seen.len,
+                    model.seen.len() - usize::from(model.seen.contains(&0))
+                );
+            }
+            assert_eq!(dedup.evictions(), model.evictions);
+            assert_eq!(dedup.order, model.order);
+        }
+    }
+
+    #[test]
+    fn a_restored_filter_knows_what_the_saved_one_knew() {
+        let mut dedup = Dedup::new(3);
+        for id in ["1", "2", "3", "4"] {
+            dedup.insert("s", id);
+        }
+        let mut restored = Dedup::new(2);
+        restored.import(&dedup.export());
+        assert_eq!(restored.evictions(), 0, "forgetting on load is not counted");
+        assert!(!restored.insert("s", "4"));
+        assert!(!restored.insert("s", "3"));
+        assert!(restored.insert("s", "2"), "beyond the capacity");
+    }
 
     #[test]
     fn drops_repeats_and_forgets_the_oldest() {

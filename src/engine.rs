@@ -307,6 +307,15 @@ impl Engine {
         self.process(&line, out)
     }
 
+    /// Asks the processor to fetch the state that applying `evaluated`
+    /// will touch first (its slot in the duplicate filter). A hint that
+    /// changes nothing: call it a few events ahead of
+    /// [`Engine::apply_evaluated`] for the same event, so that the wait for
+    /// memory overlaps the work on the events in between.
+    pub fn prefetch(&self, evaluated: &Evaluated) {
+        self.dedup.prefetch(evaluated.identity);
+    }
+
     /// Takes the result of a [`Matcher`] (possibly run on another thread)
     /// for the next line of the stream: counts it, drops duplicates, and
     /// schedules what the event contributes.
@@ -433,7 +442,7 @@ impl Engine {
                 && !saved
                     .state
                     .groups
-                    .values()
+                    .iter()
                     .all(|(_, group)| group.state.fits(correlation))
             {
                 return Err(StateError::Format(format!(
@@ -621,6 +630,37 @@ impl Engine {
                 break;
             };
             self.apply(time, contribution, out);
+            self.prefetch_groups();
+        }
+    }
+
+    /// Asks the processor to fetch the groups that the next waiting events
+    /// will update, a step at a time, each step reading what the one before
+    /// fetched while an event was worked on: the group tables' index lines
+    /// for the third event from now, the groups found through those lines
+    /// for the second, and the collections of those groups for the next.
+    /// A hint that changes nothing.
+    fn prefetch_groups(&self) {
+        let hits = |n: usize| {
+            let items = self.pending.nth_queued(n).map(|(_, c)| c.items.as_slice());
+            items
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|item| match item {
+                    Item::Hit {
+                        rule, fingerprint, ..
+                    } => Some((&self.states[*rule].groups, *fingerprint)),
+                    Item::Finding(..) => None,
+                })
+        };
+        for (groups, fingerprint) in hits(2) {
+            groups.prefetch_slot(fingerprint);
+        }
+        for (groups, fingerprint) in hits(1) {
+            groups.prefetch_group(fingerprint);
+        }
+        for (groups, fingerprint) in hits(0) {
+            groups.prefetch_state(fingerprint);
         }
     }
 

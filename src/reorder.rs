@@ -54,6 +54,13 @@ impl<K: Ord + Copy, V> ReorderBuffer<K, V> {
         }
     }
 
+    /// The value `n` places from the front of the in-order queue: most
+    /// often the one taken `n + 1`-th from now (entries that came out of
+    /// order are not counted), for work to start on ahead.
+    pub fn nth_queued(&self, n: usize) -> Option<&V> {
+        self.in_order.get(n).map(|(_, value)| value)
+    }
+
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         let queued = self.in_order.iter().map(|(key, value)| (key, value));

@@ -15,7 +15,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::correlation::{Correlation, Kind};
 use crate::event_id::EventId;
+pub use crate::group_table::GroupTable;
 use crate::packed::{self, Unpack};
+use crate::prefetch::prefetch;
 use crate::time::{Span, Timestamp};
 
 /// The group-by values of one group, in group-by order, packed into one
@@ -28,6 +30,11 @@ impl GroupKey {
     /// The key of already packed values.
     pub fn from_packed(packed: &str) -> GroupKey {
         GroupKey(packed.into())
+    }
+
+    /// The packed values.
+    pub(crate) fn packed(&self) -> &str {
+        &self.0
     }
 
     /// The group-by values, in order.
@@ -45,6 +52,11 @@ impl GroupKey {
 pub struct Fingerprint(u128);
 
 impl Fingerprint {
+    /// 64 of its bits.
+    pub(crate) fn bits(self) -> u64 {
+        self.0 as u64
+    }
+
     /// The fingerprint of a packed key.
     pub fn of(packed: &str) -> Fingerprint {
         use std::hash::BuildHasher;
@@ -52,27 +64,6 @@ impl Fingerprint {
         static SEEDED: OnceLock<[foldhash::quality::RandomState; 2]> = OnceLock::new();
         let [high, low] = SEEDED.get_or_init(Default::default);
         Fingerprint(u128::from(high.hash_one(packed)) << 64 | u128::from(low.hash_one(packed)))
-    }
-}
-
-/// Hashes a [`Fingerprint`] by taking its low bits: it is already a hash.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FingerprintHasher(u64);
-
-impl std::hash::Hasher for FingerprintHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    /// Not used by [`Fingerprint`], which writes one `u128`.
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u128(&mut self, value: u128) {
-        self.0 = value as u64;
     }
 }
 
@@ -94,13 +85,6 @@ impl std::hash::BuildHasher for ProcessSeed {
         SEED.build_hasher()
     }
 }
-
-/// The groups of a rule by fingerprint, each with its key.
-pub type GroupTable = std::collections::HashMap<
-    Fingerprint,
-    (GroupKey, Group),
-    std::hash::BuildHasherDefault<FingerprintHasher>,
->;
 
 /// How a hit names its group: the packed key and its fingerprint.
 #[derive(Debug, Clone, Copy)]
@@ -268,6 +252,30 @@ impl GroupState {
                 first: bucket_of(time, correlation.timespan.unwrap_or(Span(1))),
                 fired: None,
             },
+        }
+    }
+
+    /// Asks the processor to fetch the ends of the state's queues, which
+    /// an update reads first (a hint that changes nothing).
+    pub(crate) fn prefetch(&self) {
+        fn ends<T>(queue: &VecDeque<T>) {
+            queue
+                .front()
+                .into_iter()
+                .chain(queue.back())
+                .for_each(prefetch);
+        }
+        match self {
+            GroupState::Count(events) => ends(events),
+            GroupState::Spike { buckets, .. } => ends(buckets),
+            GroupState::Values(values) => {
+                if let Some(order) = &values.order {
+                    order.front().into_iter().for_each(prefetch);
+                }
+            }
+            GroupState::Ordered(partial) => partial.first().into_iter().for_each(prefetch),
+            GroupState::Unordered(seen) => seen.first().into_iter().for_each(prefetch),
+            GroupState::NewValue { .. } => {}
         }
     }
 
@@ -832,8 +840,9 @@ impl RuleState {
         key: GroupRef<'_>,
         hit: &Hit,
     ) -> Option<Fire> {
+        let max_groups = max_groups.min(GroupTable::MOST);
         let group = match self.groups.get_mut(&key.fingerprint) {
-            Some((_, group)) => {
+            Some(group) => {
                 // A group idle for longer than its retention is one the
                 // sweep may already have dropped: it starts over as a new
                 // group either way, so findings do not depend on when
@@ -857,11 +866,8 @@ impl RuleState {
                     last: hit.time,
                     state: GroupState::new(correlation, hit.time),
                 };
-                &mut self
-                    .groups
-                    .entry(key.fingerprint)
-                    .or_insert((GroupKey::from_packed(key.packed), group))
-                    .1
+                self.groups
+                    .insert(key.fingerprint, GroupKey::from_packed(key.packed), group)
             }
         };
         let (fire, forgotten) = update(correlation, group, hit);
@@ -873,13 +879,13 @@ impl RuleState {
     /// drops the least recently active tenth, and counts them.
     fn sweep(&mut self, correlation: &Correlation, max_groups: usize, now: Timestamp) {
         let expired_before = now.minus(correlation.retention());
-        self.groups.retain(|_, (_, g)| g.last >= expired_before);
+        self.groups.retain(|_, g| g.last >= expired_before);
         if self.groups.len() >= max_groups {
             let target = max_groups - max_groups.div_ceil(10);
             let mut by_age: Vec<(Timestamp, &GroupKey, Fingerprint)> = self
                 .groups
-                .iter()
-                .map(|(f, (k, g))| (g.last, k, *f))
+                .fingerprinted()
+                .map(|(f, k, g)| (g.last, k, f))
                 .collect();
             // Keys are unique, so the oldest are the same set in every run
             // (a partial sort: the rest need no order).
@@ -887,9 +893,7 @@ impl RuleState {
             by_age.select_nth_unstable_by(excess - 1, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
             let doomed: Vec<Fingerprint> = by_age[..excess].iter().map(|&(_, _, f)| f).collect();
             let before = self.groups.len();
-            for fingerprint in &doomed {
-                self.groups.remove(fingerprint);
-            }
+            self.groups.remove_all(&doomed);
             self.evicted_groups += (before - self.groups.len()) as u64;
         }
         self.next_sweep = self.groups.len().saturating_mul(2);
@@ -901,20 +905,17 @@ impl RuleState {
 mod group_list {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use super::{Fingerprint, Group, GroupKey, GroupTable};
+    use super::{Group, GroupKey, GroupTable};
 
     pub fn serialize<S: Serializer>(groups: &GroupTable, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<&(GroupKey, Group)> = groups.values().collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut entries: Vec<(&GroupKey, &Group)> = groups.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
         entries.serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<GroupTable, D::Error> {
         let entries: Vec<(GroupKey, Group)> = Vec::deserialize(d)?;
-        Ok(entries
-            .into_iter()
-            .map(|(key, group)| (Fingerprint::of(&key.0), (key, group)))
-            .collect())
+        Ok(entries.into_iter().collect())
     }
 }
 
@@ -959,7 +960,7 @@ mod tests {
     }
 
     fn group(state: &RuleState) -> &Group {
-        &state.groups[&Fingerprint::of(KEY)].1
+        state.groups.get(&Fingerprint::of(KEY)).expect("the group")
     }
 
     fn values_hit<'a>(minute: i64, id: &'a str, packed_values: &'a str) -> Hit<'a> {
@@ -1224,7 +1225,7 @@ mod tests {
         }
         state.sweep(&c, 3, Timestamp(100_000 * MINUTE));
         assert_eq!(state.evicted_groups, 1);
-        assert!(!state.groups.contains_key(&Fingerprint::of("old")));
+        assert!(state.groups.get(&Fingerprint::of("old")).is_none());
         assert_eq!(state.groups.len(), 2);
     }
 }

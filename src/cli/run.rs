@@ -215,6 +215,10 @@ fn feed(
     Ok(())
 }
 
+/// How many events ahead of the one applied [`Engine::prefetch`] is asked
+/// for: enough for memory to answer meanwhile.
+const PREFETCH_DISTANCE: usize = 8;
+
 /// Applies a matched batch in order: counts, rejections, findings.
 fn apply(
     engine: &mut Engine,
@@ -226,10 +230,16 @@ fn apply(
     let input = &inputs[batch.input];
     let mut findings: Vec<Finding> = Vec::new();
     let mut bytes = 0u64;
-    for (offset, result) in batch.results.drain(..).enumerate() {
+    let mut results = std::mem::take(&mut batch.results);
+    for offset in 0..results.len() {
+        if let Some(Some(Ok(ahead))) = results.get(offset + PREFETCH_DISTANCE) {
+            engine.prefetch(ahead);
+        }
         let line = &batch.lines[offset];
         bytes += line.len as u64 + 1;
-        let Some(result) = result else { continue };
+        let Some(result) = results[offset].take() else {
+            continue;
+        };
         if let Err(reason) = engine.apply_evaluated(result, &mut findings) {
             let number = batch.first_number + offset as u64;
             let reason = if line.cut {
@@ -252,6 +262,8 @@ fn apply(
             write_findings(sink.out, &mut findings)?;
         }
     }
+    results.clear();
+    batch.results = results;
     sink.out.flush()?;
     sink.progress.inc(bytes);
     batch.spares.take_from(engine.spares());

@@ -1,0 +1,315 @@
+//! The groups of one correlation rule, found by fingerprint.
+//!
+//! Groups live in a dense list; an open-addressing index (linear probing,
+//! at most half full) maps fingerprints to positions in it. Each index
+//! slot holds 32 bits of the fingerprint and the position, eight slots to a
+//! cache line, so a lookup reads one line of the index and the group
+//! itself. Where both are depends on the fingerprint alone, which lets the
+//! engine ask for them ahead of use ([`GroupTable::prefetch_slot`], then
+//! [`GroupTable::prefetch_group`]) while it works on earlier events.
+
+use crate::prefetch::prefetch;
+use crate::window::{Fingerprint, Group, GroupKey};
+
+/// A slot of the index: `position` is `EMPTY` for a free slot.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// Bits 32 to 63 of the fingerprint, to skip most other groups
+    /// without reading them.
+    tag: u32,
+    position: u32,
+}
+
+const EMPTY: u32 = u32::MAX;
+const FREE: Slot = Slot {
+    tag: 0,
+    position: EMPTY,
+};
+
+/// One group with its key and fingerprint (in this order, so that the
+/// fingerprint compared and the state updated are at its two ends).
+#[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
+struct Entry {
+    fingerprint: Fingerprint,
+    key: GroupKey,
+    group: Group,
+}
+
+/// The groups of a rule by fingerprint, each with its key. Positions are
+/// 32 bits: a table holds at most [`GroupTable::MOST`] groups.
+#[derive(Debug, Clone, Default)]
+pub struct GroupTable {
+    slots: Vec<Slot>,
+    entries: Vec<Entry>,
+}
+
+impl GroupTable {
+    /// The most groups a table holds (`max-groups` above it means this).
+    pub const MOST: usize = 1 << 31;
+
+    /// How many groups the table holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The groups with their keys, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&GroupKey, &Group)> {
+        self.entries.iter().map(|e| (&e.key, &e.group))
+    }
+
+    /// The group with this fingerprint.
+    pub fn get(&self, fingerprint: &Fingerprint) -> Option<&Group> {
+        let position = self.find(*fingerprint).ok()?;
+        Some(&self.entries[self.slots[position].position as usize].group)
+    }
+
+    /// The group with this fingerprint, to change.
+    pub fn get_mut(&mut self, fingerprint: &Fingerprint) -> Option<&mut Group> {
+        let position = self.find(*fingerprint).ok()?;
+        Some(&mut self.entries[self.slots[position].position as usize].group)
+    }
+
+    /// Adds a group, or replaces the one with the same fingerprint; returns
+    /// it.
+    pub fn insert(&mut self, fingerprint: Fingerprint, key: GroupKey, group: Group) -> &mut Group {
+        let entry = Entry {
+            fingerprint,
+            key,
+            group,
+        };
+        if let Ok(slot) = self.find(fingerprint) {
+            let position = self.slots[slot].position as usize;
+            self.entries[position] = entry;
+            return &mut self.entries[position].group;
+        }
+        if (self.entries.len() + 1) * 2 > self.slots.len() {
+            self.rebuild_index((self.slots.len() * 2).max(16));
+        }
+        let position = self.entries.len();
+        self.entries.push(entry);
+        self.place(fingerprint, position);
+        &mut self.entries[position].group
+    }
+
+    /// Keeps the groups for which `keep` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(&GroupKey, &Group) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|e| keep(&e.key, &e.group));
+        if self.entries.len() != before {
+            self.rebuild_index(self.slots.len());
+        }
+    }
+
+    /// Removes the groups with these fingerprints.
+    pub fn remove_all(&mut self, fingerprints: &[Fingerprint]) {
+        let doomed: std::collections::HashSet<Fingerprint> = fingerprints.iter().copied().collect();
+        self.retain_fingerprints(|f| !doomed.contains(f));
+    }
+
+    /// The fingerprints of the groups with their keys and groups.
+    pub fn fingerprinted(&self) -> impl Iterator<Item = (Fingerprint, &GroupKey, &Group)> {
+        self.entries
+            .iter()
+            .map(|e| (e.fingerprint, &e.key, &e.group))
+    }
+
+    /// Asks the processor to fetch the index line where the lookup of
+    /// `fingerprint` starts.
+    pub fn prefetch_slot(&self, fingerprint: Fingerprint) {
+        if !self.slots.is_empty() {
+            prefetch(&self.slots[self.home(fingerprint)]);
+        }
+    }
+
+    /// Asks the processor to fetch the group with `fingerprint`, if any
+    /// (reading the index: best after [`GroupTable::prefetch_slot`]).
+    pub fn prefetch_group(&self, fingerprint: Fingerprint) {
+        if let Some(entry) = self.probe_by_tag(fingerprint) {
+            // An entry spans two cache lines at most: its first and last
+            // bytes are on them.
+            prefetch(entry);
+            prefetch(&entry.group.state);
+        }
+    }
+
+    /// Asks the processor to fetch the collections the group with
+    /// `fingerprint` holds (reading the group: best after
+    /// [`GroupTable::prefetch_group`]).
+    pub fn prefetch_state(&self, fingerprint: Fingerprint) {
+        if let Some(entry) = self.probe_by_tag(fingerprint) {
+            entry.group.state.prefetch();
+        }
+    }
+
+    /// The group whose fingerprint shares 32 bits with `fingerprint`,
+    /// found without reading any other group: most likely the group with
+    /// that fingerprint, if any.
+    fn probe_by_tag(&self, fingerprint: Fingerprint) -> Option<&Entry> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let tag = tag_of(fingerprint);
+        let mask = self.slots.len() - 1;
+        let mut index = self.home(fingerprint);
+        loop {
+            let slot = self.slots[index];
+            if slot.position == EMPTY {
+                return None;
+            }
+            if slot.tag == tag {
+                return self.entries.get(slot.position as usize);
+            }
+            index = (index + 1) & mask;
+        }
+    }
+
+    fn retain_fingerprints(&mut self, keep: impl Fn(&Fingerprint) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|e| keep(&e.fingerprint));
+        if self.entries.len() != before {
+            self.rebuild_index(self.slots.len());
+        }
+    }
+
+    /// The slot where the lookup of `fingerprint` starts.
+    fn home(&self, fingerprint: Fingerprint) -> usize {
+        // Fingerprints are hashes seeded per process: their bits are
+        // already uniform.
+        (fingerprint.bits() as usize) & (self.slots.len() - 1)
+    }
+
+    /// The slot of the group with `fingerprint`, or the free slot where the
+    /// lookup ended.
+    fn find(&self, fingerprint: Fingerprint) -> Result<usize, usize> {
+        if self.slots.is_empty() {
+            return Err(0);
+        }
+        let tag = tag_of(fingerprint);
+        let mask = self.slots.len() - 1;
+        let mut index = self.home(fingerprint);
+        loop {
+            let slot = self.slots[index];
+            if slot.position == EMPTY {
+                return Err(index);
+            }
+            if slot.tag == tag && self.entries[slot.position as usize].fingerprint == fingerprint {
+                return Ok(index);
+            }
+            index = (index + 1) & mask;
+        }
+    }
+
+    /// Indexes the entry at `position`.
+    fn place(&mut self, fingerprint: Fingerprint, position: usize) {
+        let Err(index) = self.find(fingerprint) else {
+            return;
+        };
+        self.slots[index] = Slot {
+            tag: tag_of(fingerprint),
+            position: position as u32,
+        };
+    }
+
+    /// Indexes every entry again, in an index of `size` slots (grown when
+    /// that would be more than half full).
+    fn rebuild_index(&mut self, size: usize) {
+        let mut size = size.max(16);
+        while self.entries.len() * 2 > size {
+            size *= 2;
+        }
+        self.slots.clear();
+        self.slots.resize(size, FREE);
+        for position in 0..self.entries.len() {
+            self.place(self.entries[position].fingerprint, position);
+        }
+    }
+}
+
+fn tag_of(fingerprint: Fingerprint) -> u32 {
+    (fingerprint.bits() >> 32) as u32
+}
+
+impl PartialEq for GroupTable {
+    /// Equal when they hold the same groups, whatever their order.
+    fn eq(&self, other: &GroupTable) -> bool {
+        self.len() == other.len()
+            && self.entries.iter().all(|e| {
+                other
+                    .find(e.fingerprint)
+                    .is_ok_and(|slot| other.entries[other.slots[slot].position as usize] == *e)
+            })
+    }
+}
+
+impl FromIterator<(GroupKey, Group)> for GroupTable {
+    /// A table of these groups; of two with the same key, the last stays.
+    fn from_iter<I: IntoIterator<Item = (GroupKey, Group)>>(groups: I) -> GroupTable {
+        let mut table = GroupTable::default();
+        for (key, group) in groups {
+            table.insert(Fingerprint::of(key.packed()), key, group);
+        }
+        table
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+    use crate::window::GroupState;
+    use std::collections::VecDeque;
+
+    fn group(minute: i64) -> Group {
+        Group {
+            last: Timestamp(minute * 60_000),
+            state: GroupState::Count(VecDeque::new()),
+        }
+    }
+
+    #[test]
+    fn agrees_with_a_hash_map_through_inserts_and_removals() {
+        let mut table = GroupTable::default();
+        let mut model: std::collections::HashMap<String, i64> = Default::default();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..5_000i64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let name = format!("g{}", seed % 300);
+            let fingerprint = Fingerprint::of(&name);
+            match seed % 7 {
+                0 => {
+                    table.remove_all(&[fingerprint]);
+                    model.remove(&name);
+                }
+                1 => {
+                    let cut = step - 50;
+                    table.retain(|_, g| g.last >= Timestamp(cut * 60_000));
+                    model.retain(|_, &mut last| last >= cut);
+                }
+                _ => {
+                    table.insert(fingerprint, GroupKey::from_packed(&name), group(step));
+                    model.insert(name, step);
+                }
+            }
+            assert_eq!(table.len(), model.len(), "step {step}");
+        }
+        for (name, &last) in &model {
+            let fingerprint = Fingerprint::of(name);
+            table.prefetch_slot(fingerprint);
+            table.prefetch_group(fingerprint);
+            table.prefetch_state(fingerprint);
+            let found = table.get_mut(&fingerprint).map(|g| g.last);
+            assert_eq!(found, Some(Timestamp(last * 60_000)), "{name}");
+        }
+        assert!(table.get(&Fingerprint::of("absent")).is_none());
+        let rebuilt: GroupTable = table.iter().map(|(k, g)| (k.clone(), g.clone())).collect();
+        assert_eq!(rebuilt, table);
+    }
+}
