@@ -21,6 +21,7 @@ use crate::finding::{Finding, Window};
 use crate::matching::{
     Contribution, Evaluated, Item, Matcher, Spares, assemble, render_fields, reparse,
 };
+use crate::prefetch::prefetch;
 use crate::reorder::ReorderBuffer;
 use crate::ruleset::{Rule, RuleSet};
 use crate::state::{self, PendingEvent, SavedRule, Snapshot, StateError};
@@ -636,8 +637,8 @@ impl Engine {
 
     /// Asks the processor to fetch the groups that the next waiting events
     /// will update, a step at a time, each step reading what the one before
-    /// fetched while an event was worked on: the group tables' index lines
-    /// for the third event from now, the groups found through those lines
+    /// fetched while an event was worked on: the hits of the fourth event
+    /// from now, the group tables' index lines for the third, the groups found through those lines
     /// for the second, and the collections of those groups for the next.
     /// A hint that changes nothing.
     fn prefetch_groups(&self) {
@@ -649,10 +650,13 @@ impl Engine {
                 .filter_map(|item| match item {
                     Item::Hit {
                         rule, fingerprint, ..
-                    } => Some((&self.states[*rule].groups, *fingerprint)),
+                    } => Some((&self.states.get(*rule)?.groups, *fingerprint)),
                     Item::Finding(..) => None,
                 })
         };
+        if let Some((_, contribution)) = self.pending.nth_queued(3) {
+            contribution.items.iter().for_each(prefetch);
+        }
         for (groups, fingerprint) in hits(2) {
             groups.prefetch_slot(fingerprint);
         }
