@@ -24,7 +24,7 @@ pub struct Dedup {
 /// How many identities ahead of the oldest [`Dedup::insert_identity`]
 /// asks the processor to fetch the slot of, so that forgetting one does not
 /// wait for memory.
-const EVICTION_LOOKAHEAD: usize = 8;
+const EVICTION_LOOKAHEAD: usize = 2;
 
 impl Dedup {
     /// A filter remembering up to `capacity` identities (0 disables it).

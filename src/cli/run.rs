@@ -216,8 +216,9 @@ fn feed(
 }
 
 /// How many events ahead of the one applied [`Engine::prefetch`] is asked
-/// for: enough for memory to answer meanwhile.
-const PREFETCH_DISTANCE: usize = 8;
+/// for: an event takes far longer than memory to answer, and a line
+/// fetched much earlier may have left the cache again.
+const PREFETCH_DISTANCE: usize = 2;
 
 /// Applies a matched batch in order: counts, rejections, findings.
 fn apply(
