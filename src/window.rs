@@ -871,7 +871,7 @@ impl RuleState {
             }
         };
         let (fire, forgotten) = update(correlation, group, hit);
-        self.evicted_values += forgotten;
+        self.evicted_values = self.evicted_values.saturating_add(forgotten);
         fire
     }
 
@@ -894,7 +894,9 @@ impl RuleState {
             let doomed: Vec<Fingerprint> = by_age[..excess].iter().map(|&(_, _, f)| f).collect();
             let before = self.groups.len();
             self.groups.remove_all(&doomed);
-            self.evicted_groups += (before - self.groups.len()) as u64;
+            let evicted = (before - self.groups.len()) as u64;
+            // A restored state may hold any count.
+            self.evicted_groups = self.evicted_groups.saturating_add(evicted);
         }
         self.next_sweep = self.groups.len().saturating_mul(2);
     }
@@ -1227,5 +1229,23 @@ mod tests {
         assert_eq!(state.evicted_groups, 1);
         assert!(state.groups.get(&Fingerprint::of("old")).is_none());
         assert_eq!(state.groups.len(), 2);
+    }
+
+    #[test]
+    fn counts_restored_at_their_limit_stay_there() {
+        let c = new_value(60, 0);
+        let mut state = RuleState {
+            evicted_groups: u64::MAX,
+            ..RuleState::default()
+        };
+        for (minute, packed) in [(0, "a"), (1, "b"), (2, "c")] {
+            let key = GroupRef {
+                packed,
+                fingerprint: Fingerprint::of(packed),
+            };
+            state.hit(&c, 1, key, &new_value_hit(minute, "v"));
+        }
+        assert_eq!(state.evicted_groups, u64::MAX);
+        assert_eq!(state.groups.len(), 1);
     }
 }
