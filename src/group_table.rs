@@ -216,10 +216,10 @@ impl GroupTable {
         };
     }
 
-    /// Indexes every entry again, in an index of `size` slots (grown when
-    /// that would be more than half full).
+    /// Indexes every entry again, in an index of at least `size` slots (a
+    /// power of two, grown when that would be more than half full).
     fn rebuild_index(&mut self, size: usize) {
-        let mut size = size.max(16);
+        let mut size = size.max(16).next_power_of_two();
         while self.entries.len() * 2 > size {
             size *= 2;
         }
@@ -250,7 +250,11 @@ impl PartialEq for GroupTable {
 impl FromIterator<(GroupKey, Group)> for GroupTable {
     /// A table of these groups; of two with the same key, the last stays.
     fn from_iter<I: IntoIterator<Item = (GroupKey, Group)>>(groups: I) -> GroupTable {
+        let groups = groups.into_iter();
         let mut table = GroupTable::default();
+        let expected = groups.size_hint().0;
+        table.entries.reserve_exact(expected);
+        table.rebuild_index(expected * 2);
         for (key, group) in groups {
             table.insert(Fingerprint::of(key.packed()), key, group);
         }
