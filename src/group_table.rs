@@ -99,17 +99,13 @@ impl GroupTable {
 
     /// Keeps the groups for which `keep` holds.
     pub fn retain(&mut self, mut keep: impl FnMut(&GroupKey, &Group) -> bool) {
-        let before = self.entries.len();
-        self.entries.retain(|e| keep(&e.key, &e.group));
-        if self.entries.len() != before {
-            self.rebuild_index(self.slots.len());
-        }
+        self.retain_entries(|e| keep(&e.key, &e.group));
     }
 
     /// Removes the groups with these fingerprints.
     pub fn remove_all(&mut self, fingerprints: &[Fingerprint]) {
         let doomed: std::collections::HashSet<Fingerprint> = fingerprints.iter().copied().collect();
-        self.retain_fingerprints(|f| !doomed.contains(f));
+        self.retain_entries(|e| !doomed.contains(&e.fingerprint));
     }
 
     /// The fingerprints of the groups with their keys and groups.
@@ -151,8 +147,20 @@ impl GroupTable {
     /// found without reading any other group: most likely the group with
     /// that fingerprint, if any.
     fn probe_by_tag(&self, fingerprint: Fingerprint) -> Option<&Entry> {
+        let slot = self.probe(fingerprint, |_| true).ok()?;
+        self.entries.get(self.slots[slot].position as usize)
+    }
+
+    /// Walks the index from where the lookup of `fingerprint` starts: the
+    /// first slot with its tag whose entry `confirm` accepts, or else the
+    /// free slot where the walk ended.
+    fn probe(
+        &self,
+        fingerprint: Fingerprint,
+        confirm: impl Fn(&Entry) -> bool,
+    ) -> Result<usize, usize> {
         if self.slots.is_empty() {
-            return None;
+            return Err(0);
         }
         let tag = tag_of(fingerprint);
         let mask = self.slots.len() - 1;
@@ -160,18 +168,19 @@ impl GroupTable {
         loop {
             let slot = self.slots[index];
             if slot.position == EMPTY {
-                return None;
+                return Err(index);
             }
-            if slot.tag == tag {
-                return self.entries.get(slot.position as usize);
+            if slot.tag == tag && confirm(&self.entries[slot.position as usize]) {
+                return Ok(index);
             }
             index = (index + 1) & mask;
         }
     }
 
-    fn retain_fingerprints(&mut self, keep: impl Fn(&Fingerprint) -> bool) {
+    /// Keeps the entries for which `keep` holds, and indexes them again.
+    fn retain_entries(&mut self, keep: impl FnMut(&Entry) -> bool) {
         let before = self.entries.len();
-        self.entries.retain(|e| keep(&e.fingerprint));
+        self.entries.retain(keep);
         if self.entries.len() != before {
             self.rebuild_index(self.slots.len());
         }
@@ -187,22 +196,7 @@ impl GroupTable {
     /// The slot of the group with `fingerprint`, or the free slot where the
     /// lookup ended.
     fn find(&self, fingerprint: Fingerprint) -> Result<usize, usize> {
-        if self.slots.is_empty() {
-            return Err(0);
-        }
-        let tag = tag_of(fingerprint);
-        let mask = self.slots.len() - 1;
-        let mut index = self.home(fingerprint);
-        loop {
-            let slot = self.slots[index];
-            if slot.position == EMPTY {
-                return Err(index);
-            }
-            if slot.tag == tag && self.entries[slot.position as usize].fingerprint == fingerprint {
-                return Ok(index);
-            }
-            index = (index + 1) & mask;
-        }
+        self.probe(fingerprint, |entry| entry.fingerprint == fingerprint)
     }
 
     /// Indexes the entry at `position`.
