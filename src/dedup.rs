@@ -219,8 +219,7 @@ pub fn identity(source: &str, id: &str) -> u128 {
 mod tests {
     use super::*;
 
-    /// The filter as first written: a set and a queue of the standard
-    /// library's.
+    /// A reference filter: a set and a queue of the standard library's.
     struct Model {
         seen: std::collections::HashSet<u128>,
         order: VecDeque<u128>,

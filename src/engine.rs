@@ -638,9 +638,9 @@ impl Engine {
     /// Asks the processor to fetch the groups that the next waiting events
     /// will update, a step at a time, each step reading what the one before
     /// fetched while an event was worked on: the hits of the fourth event
-    /// from now, the group tables' index lines for the third, the groups found through those lines
-    /// for the second, and the collections of those groups for the next.
-    /// A hint that changes nothing.
+    /// from now, the group tables' index lines for the third, the groups
+    /// found through those lines for the second, and the collections of
+    /// those groups for the next. A hint that changes nothing.
     fn prefetch_groups(&self) {
         let hits = |n: usize| {
             let items = self.pending.nth_queued(n).map(|(_, c)| c.items.as_slice());
