@@ -38,8 +38,7 @@
 //! assert_eq!(findings[0].message, "c1 impersonated u1");
 //! assert_eq!(findings[0].time.as_deref(), Some("2026-03-07T14:08:40Z"));
 //! ```
-// Unsafe code is refused everywhere but in the one prefetch hint.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod catalogue;

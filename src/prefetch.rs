@@ -7,13 +7,7 @@
 #[inline(always)]
 pub(crate) fn prefetch<T>(item: &T) {
     #[cfg(target_arch = "x86_64")]
-    #[allow(unsafe_code)]
-    // SAFETY: a prefetch reads nothing the program can observe and cannot
-    // fault; `item` is a live reference in any case.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(item).cast::<i8>());
-    }
+    safe_arch::prefetch_t0(item);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = item;
 }
