@@ -65,14 +65,14 @@ impl GroupTable {
 
     /// The group with this fingerprint.
     pub fn get(&self, fingerprint: &Fingerprint) -> Option<&Group> {
-        let position = self.find(*fingerprint).ok()?;
-        Some(&self.entries[self.slots[position].position as usize].group)
+        let position = self.position(*fingerprint)?;
+        Some(&self.entries[position].group)
     }
 
     /// The group with this fingerprint, to change.
     pub fn get_mut(&mut self, fingerprint: &Fingerprint) -> Option<&mut Group> {
-        let position = self.find(*fingerprint).ok()?;
-        Some(&mut self.entries[self.slots[position].position as usize].group)
+        let position = self.position(*fingerprint)?;
+        Some(&mut self.entries[position].group)
     }
 
     /// Adds a group, or replaces the one with the same fingerprint; returns
@@ -83,8 +83,7 @@ impl GroupTable {
             key,
             group,
         };
-        if let Ok(slot) = self.find(fingerprint) {
-            let position = self.slots[slot].position as usize;
+        if let Some(position) = self.position(fingerprint) {
             self.entries[position] = entry;
             return &mut self.entries[position].group;
         }
@@ -99,20 +98,11 @@ impl GroupTable {
 
     /// Keeps the groups for which `keep` holds.
     pub fn retain(&mut self, mut keep: impl FnMut(&GroupKey, &Group) -> bool) {
-        self.retain_entries(|e| keep(&e.key, &e.group));
-    }
-
-    /// Removes the groups with these fingerprints.
-    pub fn remove_all(&mut self, fingerprints: &[Fingerprint]) {
-        let doomed: std::collections::HashSet<Fingerprint> = fingerprints.iter().copied().collect();
-        self.retain_entries(|e| !doomed.contains(&e.fingerprint));
-    }
-
-    /// The fingerprints of the groups with their keys and groups.
-    pub fn fingerprinted(&self) -> impl Iterator<Item = (Fingerprint, &GroupKey, &Group)> {
-        self.entries
-            .iter()
-            .map(|e| (e.fingerprint, &e.key, &e.group))
+        let before = self.entries.len();
+        self.entries.retain(|e| keep(&e.key, &e.group));
+        if self.entries.len() != before {
+            self.rebuild_index(self.slots.len());
+        }
     }
 
     /// Asks the processor to fetch the index line where the lookup of
@@ -127,8 +117,8 @@ impl GroupTable {
     /// (reading the index: best after [`GroupTable::prefetch_slot`]).
     pub fn prefetch_group(&self, fingerprint: Fingerprint) {
         if let Some(entry) = self.probe_by_tag(fingerprint) {
-            // An entry spans two cache lines at most: its first and last
-            // bytes are on them.
+            // An entry spans two cache lines at most: the lookup reads the
+            // fingerprint at its start, the update the state further on.
             prefetch(entry);
             prefetch(&entry.group.state);
         }
@@ -177,20 +167,17 @@ impl GroupTable {
         }
     }
 
-    /// Keeps the entries for which `keep` holds, and indexes them again.
-    fn retain_entries(&mut self, keep: impl FnMut(&Entry) -> bool) {
-        let before = self.entries.len();
-        self.entries.retain(keep);
-        if self.entries.len() != before {
-            self.rebuild_index(self.slots.len());
-        }
-    }
-
     /// The slot where the lookup of `fingerprint` starts.
     fn home(&self, fingerprint: Fingerprint) -> usize {
         // Fingerprints are hashes seeded per process: their bits are
         // already uniform.
         (fingerprint.bits() as usize) & (self.slots.len() - 1)
+    }
+
+    /// Where in `entries` the group with `fingerprint` is.
+    fn position(&self, fingerprint: Fingerprint) -> Option<usize> {
+        let slot = self.find(fingerprint).ok()?;
+        Some(self.slots[slot].position as usize)
     }
 
     /// The slot of the group with `fingerprint`, or the free slot where the
@@ -283,7 +270,7 @@ mod tests {
             let fingerprint = Fingerprint::of(&name);
             match seed % 7 {
                 0 => {
-                    table.remove_all(&[fingerprint]);
+                    table.retain(|key, _| key.packed() != name);
                     model.remove(&name);
                 }
                 1 => {

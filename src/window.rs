@@ -882,18 +882,16 @@ impl RuleState {
         self.groups.retain(|_, g| g.last >= expired_before);
         if self.groups.len() >= max_groups {
             let target = max_groups - max_groups.div_ceil(10);
-            let mut by_age: Vec<(Timestamp, &GroupKey, Fingerprint)> = self
-                .groups
-                .fingerprinted()
-                .map(|(f, k, g)| (g.last, k, f))
-                .collect();
-            // Keys are unique, so the oldest are the same set in every run
-            // (a partial sort: the rest need no order).
+            let mut by_age: Vec<(Timestamp, &GroupKey)> =
+                self.groups.iter().map(|(k, g)| (g.last, k)).collect();
+            // Keys are unique, so the oldest are the same set in every run:
+            // those up to the newest of them (a partial sort finds it).
             let excess = self.groups.len() - target;
-            by_age.select_nth_unstable_by(excess - 1, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-            let doomed: Vec<Fingerprint> = by_age[..excess].iter().map(|&(_, _, f)| f).collect();
+            let (_, &mut (last, key), _) = by_age.select_nth_unstable(excess - 1);
+            let newest_doomed = (last, key.clone());
             let before = self.groups.len();
-            self.groups.remove_all(&doomed);
+            self.groups
+                .retain(|k, g| (g.last, k) > (newest_doomed.0, &newest_doomed.1));
             let evicted = (before - self.groups.len()) as u64;
             // A restored state may hold any count.
             self.evicted_groups = self.evicted_groups.saturating_add(evicted);
