@@ -15,11 +15,19 @@ use crate::prefetch::prefetch;
 /// A bounded set of recently seen event identities.
 #[derive(Debug)]
 pub struct Dedup {
-    seen: IdentitySet,
+    /// The remembered identities, oldest first.
     order: VecDeque<u128>,
+    /// The sequence number of `order[0]`; identities are numbered in the
+    /// order they arrive.
+    first: u64,
+    index: Index,
     capacity: usize,
     evictions: u64,
 }
+
+/// Most identities a filter remembers: a slot of the index names an
+/// identity by the low 32 bits of its sequence number.
+const MOST: usize = 1 << 31;
 
 /// How many identities ahead of the oldest [`Dedup::insert_identity`]
 /// asks the processor to fetch the slot of, so that forgetting one does not
@@ -27,12 +35,14 @@ pub struct Dedup {
 const EVICTION_LOOKAHEAD: usize = 2;
 
 impl Dedup {
-    /// A filter remembering up to `capacity` identities (0 disables it).
+    /// A filter remembering up to `capacity` identities (0 disables it; at
+    /// most 2^31).
     pub fn new(capacity: usize) -> Dedup {
         Dedup {
-            seen: IdentitySet::default(),
             order: VecDeque::new(),
-            capacity,
+            first: 0,
+            index: Index::default(),
+            capacity: capacity.min(MOST),
             evictions: 0,
         }
     }
@@ -46,7 +56,7 @@ impl Dedup {
     /// touch; call it a few events ahead of [`Dedup::insert_identity`].
     pub fn prefetch(&self, key: u128) {
         if self.capacity > 0 {
-            self.seen.prefetch(key);
+            self.index.prefetch(key);
         }
     }
 
@@ -56,21 +66,31 @@ impl Dedup {
         if self.capacity == 0 {
             return true;
         }
-        if self.seen.contains(key) {
+        if self.position(key).is_some() {
             return false;
         }
         if self.order.len() >= self.capacity {
             if let Some(&soon) = self.order.get(EVICTION_LOOKAHEAD) {
-                self.seen.prefetch(soon);
+                self.index.prefetch(soon);
             }
             if let Some(oldest) = self.order.pop_front() {
-                self.seen.remove(oldest);
+                self.index.remove(oldest, self.first as u32);
+                self.first += 1;
                 self.evictions += 1;
             }
         }
-        self.seen.insert(key);
+        let sequence = self.first + self.order.len() as u64;
+        self.index.insert(key, sequence as u32);
         self.order.push_back(key);
         true
+    }
+
+    /// Where in `order` the identity `key` is, if it is remembered.
+    fn position(&self, key: u128) -> Option<usize> {
+        self.index.positions(key).find_map(|sequence| {
+            let at = sequence.wrapping_sub(self.first as u32) as usize;
+            (self.order.get(at) == Some(&key)).then_some(at)
+        })
     }
 
     /// How many identities were forgotten to stay within capacity.
@@ -97,79 +117,108 @@ impl Dedup {
     }
 }
 
-/// A set of identities in one open-addressing table with linear probing,
-/// kept at most half full: an identity not in the set (most are) is found
-/// absent within a slot or two, and [`IdentitySet::prefetch`] knows where
-/// to look before the lookup. Slots are positioned by a randomly seeded
-/// hash, so identities chosen to collide cannot make the probes long.
+/// Where the remembered identities are: an open-addressing table with
+/// linear probing, kept at most half full, of 8-byte slots, each a 32-bit
+/// tag hashed from an identity and the low 32 bits of its sequence number.
+/// An identity not in the set (most are) is found absent within a slot or
+/// two, and [`Index::prefetch`] knows where to look before the lookup. The
+/// tag also gives a slot's home, so the table grows and closes gaps
+/// without reading the identities. Tags come from a randomly seeded hash,
+/// so identities chosen to collide cannot make the probes long.
 #[derive(Debug, Default)]
-struct IdentitySet {
-    /// Identities; 0 marks a free slot (the identity 0 is `holds_zero`).
-    slots: Vec<u128>,
-    holds_zero: bool,
-    /// Identities in `slots`.
+struct Index {
+    /// `tag << 32 | sequence`; 0 marks a free slot (no tag is 0).
+    slots: Vec<u64>,
+    /// Occupied slots.
     len: usize,
     hasher: foldhash::fast::RandomState,
+    /// Tests crowd all identities onto four tags, so that tags collide
+    /// and probes run long.
+    #[cfg(test)]
+    crowded: bool,
 }
 
-impl IdentitySet {
-    /// The slot where the probe for `key` starts.
-    fn home(&self, key: u128) -> usize {
-        (self.hasher.hash_one(key) as usize) & (self.slots.len() - 1)
+impl Index {
+    /// The tag of `key`: never 0, and its low bits are the key's home.
+    fn tag(&self, key: u128) -> u32 {
+        let tag = (self.hasher.hash_one(key) >> 32) as u32;
+        #[cfg(test)]
+        let tag = if self.crowded { tag % 4 } else { tag };
+        tag.max(1)
+    }
+
+    /// The slot where the probe for a tag starts.
+    fn home(&self, tag: u32) -> usize {
+        tag as usize & (self.slots.len() - 1)
     }
 
     fn prefetch(&self, key: u128) {
         if !self.slots.is_empty() {
-            prefetch(&self.slots[self.home(key)]);
+            prefetch(&self.slots[self.home(self.tag(key))]);
         }
     }
 
-    /// The slot holding `key`, or the free slot where it would go.
-    fn probe(&self, key: u128) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut slot = self.home(key);
-        while self.slots[slot] != 0 && self.slots[slot] != key {
-            slot = (slot + 1) & mask;
-        }
-        slot
+    /// The sequence numbers of the slots with `key`'s tag, in probe order.
+    fn positions(&self, key: u128) -> impl Iterator<Item = u32> + '_ {
+        let tag = self.tag(key);
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut slot = if self.slots.is_empty() {
+            None
+        } else {
+            Some(self.home(tag))
+        };
+        std::iter::from_fn(move || {
+            loop {
+                let at = slot?;
+                let held = self.slots[at];
+                if held == 0 {
+                    slot = None;
+                    return None;
+                }
+                slot = Some((at + 1) & mask);
+                if (held >> 32) as u32 == tag {
+                    return Some(held as u32);
+                }
+            }
+        })
     }
 
-    fn contains(&self, key: u128) -> bool {
-        match key {
-            0 => self.holds_zero,
-            _ if self.slots.is_empty() => false,
-            _ => self.slots[self.probe(key)] == key,
-        }
-    }
-
-    /// Adds a key that is not in the set.
-    fn insert(&mut self, key: u128) {
-        if key == 0 {
-            self.holds_zero = true;
-            return;
-        }
+    /// Adds an identity that is not in the set, numbered `sequence`.
+    fn insert(&mut self, key: u128, sequence: u32) {
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        let slot = self.probe(key);
-        self.slots[slot] = key;
+        let held = u64::from(self.tag(key)) << 32 | u64::from(sequence);
+        self.place(held);
         self.len += 1;
     }
 
-    /// Removes a key, moving back the keys probed past its slot (there
-    /// are no tombstones, so probes stay short however often keys go).
-    fn remove(&mut self, key: u128) {
-        if key == 0 {
-            self.holds_zero = false;
-            return;
+    /// Puts an occupied slot's value in the first free slot from its home.
+    fn place(&mut self, held: u64) {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.home((held >> 32) as u32);
+        while self.slots[slot] != 0 {
+            slot = (slot + 1) & mask;
         }
+        self.slots[slot] = held;
+    }
+
+    /// Removes the identity `key` numbered `sequence`, moving back the
+    /// slots probed past its own (there are no tombstones, so probes stay
+    /// short however often identities go).
+    fn remove(&mut self, key: u128, sequence: u32) {
         if self.slots.is_empty() {
             return;
         }
         let mask = self.slots.len() - 1;
-        let mut hole = self.probe(key);
-        if self.slots[hole] != key {
-            return;
+        let wanted = u64::from(self.tag(key)) << 32 | u64::from(sequence);
+        let mut hole = self.home(self.tag(key));
+        loop {
+            match self.slots[hole] {
+                0 => return,
+                held if held == wanted => break,
+                _ => hole = (hole + 1) & mask,
+            }
         }
         self.len -= 1;
         let mut next = hole;
@@ -179,9 +228,9 @@ impl IdentitySet {
             if moving == 0 {
                 break;
             }
-            // A key may fill the hole when its probe starts no later than
+            // A slot may fill the hole when its probe starts no later than
             // the hole (cyclically): it is then still found from its home.
-            let home = self.home(moving);
+            let home = self.home((moving >> 32) as u32);
             if next.wrapping_sub(home) & mask >= next.wrapping_sub(hole) & mask {
                 self.slots[hole] = moving;
                 hole = next;
@@ -194,9 +243,8 @@ impl IdentitySet {
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(64);
         let old = std::mem::replace(&mut self.slots, vec![0; size]);
-        for key in old.into_iter().filter(|&key| key != 0) {
-            let slot = self.probe(key);
-            self.slots[slot] = key;
+        for held in old.into_iter().filter(|&held| held != 0) {
+            self.place(held);
         }
     }
 }
@@ -251,8 +299,12 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        for capacity in [1, 2, 7, 40, 300] {
+        for (capacity, crowded) in [1, 2, 7, 40, 300]
+            .into_iter()
+            .flat_map(|c| [(c, false), (c, true)])
+        {
             let mut dedup = Dedup::new(capacity);
+            dedup.index.crowded = crowded;
             let mut model = Model {
                 seen: Default::default(),
                 order: VecDeque::new(),
@@ -268,12 +320,9 @@ mod tests {
                 assert_eq!(
                     dedup.insert_identity(key),
                     model.insert(key),
-                    "capacity {capacity}, step {step}, key {key}"
+                    "capacity {capacity}, crowded {crowded}, step {step}, key {key}"
                 );
-                assert_eq!(
-                    dedup.seen.len,
-                    model.seen.len() - usize::from(model.seen.contains(&0))
-                );
+                assert_eq!(dedup.index.len, model.seen.len());
             }
             assert_eq!(dedup.evictions(), model.evictions);
             assert_eq!(dedup.order, model.order);
