@@ -21,6 +21,9 @@ pub struct Line {
     pub len: usize,
     /// True when the line was longer than [`HARD_CAP`] and was cut there.
     pub cut: bool,
+    /// True when the line ended with `\r\n`: the `\r` is not in `bytes`
+    /// (nor in `len`), and is written back with a line kept verbatim.
+    pub crlf: bool,
 }
 
 impl Line {
@@ -69,6 +72,7 @@ impl<R: BufRead> LineReader<R> {
         line.bytes.clear();
         line.len = 0;
         line.cut = false;
+        line.crlf = false;
         let mut any = false;
         loop {
             let chunk = self.input.fill_buf()?;
@@ -97,6 +101,7 @@ impl<R: BufRead> LineReader<R> {
         if !line.cut && line.bytes.last() == Some(&b'\r') {
             line.bytes.pop();
             line.len -= 1;
+            line.crlf = true;
         }
         // A byte-order mark some editors write at the start of a file.
         if self.number == 0 && line.bytes.starts_with(BOM) {
@@ -112,7 +117,7 @@ impl<R: BufRead> LineReader<R> {
 mod tests {
     use super::*;
 
-    fn lines(input: &str, cap: usize) -> Vec<(String, usize, bool)> {
+    fn lines(input: &str, cap: usize) -> Vec<(String, usize, bool, bool)> {
         let mut reader =
             LineReader::with_cap(io::BufReader::with_capacity(4, input.as_bytes()), cap);
         let mut line = Line::default();
@@ -122,6 +127,7 @@ mod tests {
                 String::from_utf8(line.bytes.clone()).unwrap(),
                 line.len,
                 line.cut,
+                line.crlf,
             ));
         }
         out
@@ -132,10 +138,10 @@ mod tests {
         assert_eq!(
             lines("ab\r\ncd\n\nlast", 100),
             [
-                ("ab".into(), 2, false),
-                ("cd".into(), 2, false),
-                (String::new(), 0, false),
-                ("last".into(), 4, false)
+                ("ab".into(), 2, false, true),
+                ("cd".into(), 2, false, false),
+                (String::new(), 0, false, false),
+                ("last".into(), 4, false, false)
             ]
         );
     }
@@ -144,7 +150,10 @@ mod tests {
     fn skips_a_byte_order_mark_at_the_start_only() {
         assert_eq!(
             lines("\u{feff}{}\n\u{feff}x\n", 100),
-            [("{}".into(), 2, false), ("\u{feff}x".into(), 4, false)]
+            [
+                ("{}".into(), 2, false, false),
+                ("\u{feff}x".into(), 4, false, false)
+            ]
         );
     }
 
@@ -154,6 +163,7 @@ mod tests {
             bytes: bytes.to_vec(),
             len: bytes.len(),
             cut,
+            crlf: false,
         };
         assert!(line(b"", false).is_blank());
         assert!(line(b" \t\r", false).is_blank());
@@ -165,7 +175,10 @@ mod tests {
     fn cuts_long_lines_but_counts_them() {
         assert_eq!(
             lines("abcdefghij\nk\n", 3),
-            [("abc".into(), 10, true), ("k".into(), 1, false)]
+            [
+                ("abc".into(), 10, true, false),
+                ("k".into(), 1, false, false)
+            ]
         );
     }
 }

@@ -256,7 +256,7 @@ fn apply(
             if let Some(errors) = sink.errors.as_mut() {
                 writeln!(errors, "# {input}:{number}: {reason}")?;
                 errors.write_all(&line.bytes)?;
-                errors.write_all(b"\n")?;
+                errors.write_all(if line.crlf { b"\r\n" } else { b"\n" })?;
             }
         }
         if !findings.is_empty() {
