@@ -9,7 +9,7 @@ use ipnetwork::IpNetwork;
 use regex::RegexBuilder;
 
 use crate::correlation::{self, Correlation, Kind};
-use crate::diag::{Diagnostics, suggest};
+use crate::diag::{Diagnostics, SYNTAX_ERROR, suggest};
 use crate::event::{EventKind, shorten};
 use crate::fields::FieldTable;
 use crate::loader;
@@ -49,28 +49,26 @@ pub fn read_sources(sources: &[Source], diags: &mut Diagnostics) -> Vec<FileAst>
     sources
         .iter()
         .filter(|source| !loader::is_test_file(&source.name))
-        .map(|source| match parse_source(source, diags) {
-            Some(documents) => ast::read_file(&source.name, &source.text, &documents, diags),
-            None => FileAst::default(),
+        .map(|source| {
+            let documents = parse_source(source, diags);
+            ast::read_file(&source.name, &source.text, &documents, diags)
         })
         .collect()
 }
 
-/// The YAML documents of a source; a syntax error is reported and gives
-/// `None`.
-pub fn parse_source(source: &Source, diags: &mut Diagnostics) -> Option<Vec<Node>> {
-    match yaml::parse_documents(&source.text) {
-        Ok(documents) => Some(documents),
-        Err(e) => {
-            diags.error(
-                "E000",
-                &source.name,
-                e.span,
-                format!("invalid YAML: {}", e.message),
-            );
-            None
-        }
+/// The YAML documents of a source; a syntax error is reported, and the
+/// documents that ended before it are still read.
+pub fn parse_source(source: &Source, diags: &mut Diagnostics) -> Vec<Node> {
+    let (documents, error) = yaml::parse_documents_before_error(&source.text);
+    if let Some(e) = error {
+        diags.error(
+            SYNTAX_ERROR,
+            &source.name,
+            e.span,
+            format!("invalid YAML: {}", e.message),
+        );
     }
+    documents
 }
 
 /// Compiles the rules of `sources` that `keep` selects (with every list).

@@ -71,6 +71,23 @@ impl fmt::Display for OneLine<'_> {
     }
 }
 
+/// The code of a YAML syntax error: the rest of its file is not read.
+pub const SYNTAX_ERROR: &str = "E000";
+
+/// Errors that name a list or rule that no file defines (E022: a rule's
+/// list, E201: the rule of a test file, E217: a list a test replaces).
+/// After a syntax error the definition may be in the part not read, so
+/// they are not reported then.
+const UNDEFINED_NAMES: [&str; 3] = ["E022", "E201", "E217"];
+
+/// After a syntax error, drops the errors that may only mean it (see
+/// [`UNDEFINED_NAMES`]).
+pub fn drop_undefined_names_after_syntax_errors(items: &mut Vec<Diagnostic>) {
+    if items.iter().any(|d| d.code == SYNTAX_ERROR) {
+        items.retain(|d| !UNDEFINED_NAMES.contains(&d.code));
+    }
+}
+
 /// Collects the diagnostics of one or more files.
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
@@ -164,8 +181,10 @@ impl Diagnostics {
             .count()
     }
 
-    /// All diagnostics, sorted by file and position.
+    /// All diagnostics, sorted by file and position; after a syntax error,
+    /// without the errors that may only mean it (see [`UNDEFINED_NAMES`]).
     pub fn sorted(mut self) -> Vec<Diagnostic> {
+        drop_undefined_names_after_syntax_errors(&mut self.items);
         self.items
             .sort_by(|a, b| (&a.file, a.span, a.level).cmp(&(&b.file, b.span, b.level)));
         self.items.dedup();

@@ -209,16 +209,28 @@ pub struct YamlError {
 /// Parses every document of a YAML stream. An empty stream has no documents.
 /// A byte-order mark at the start is skipped, as YAML allows.
 pub fn parse_documents(source: &str) -> Result<Vec<Node>, YamlError> {
+    match parse_documents_before_error(source) {
+        (documents, None) => Ok(documents),
+        (_, Some(error)) => Err(error),
+    }
+}
+
+/// Like [`parse_documents`], but on an error also gives the documents that
+/// ended before it, so that their own problems can be reported with it.
+pub fn parse_documents_before_error(source: &str) -> (Vec<Node>, Option<YamlError>) {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     if let Some(at) = source.find('\0') {
         // The YAML reader would take it for the end of the text and drop
         // the rest without a word.
-        return Err(YamlError {
+        let error = YamlError {
             span: span_at(source, at),
             message: "a NUL character is not allowed in YAML".into(),
-        });
+        };
+        return (Vec::new(), Some(error));
     }
-    TreeBuilder::default().run(source)
+    let mut builder = TreeBuilder::default();
+    let error = builder.run(source).err();
+    (builder.documents, error)
 }
 
 /// A source text with the start of each of its lines, to find where
@@ -420,7 +432,9 @@ struct TreeBuilder {
 }
 
 impl TreeBuilder {
-    fn run(mut self, source: &str) -> Result<Vec<Node>, YamlError> {
+    /// Builds the documents of `source` into `self.documents`, up to the
+    /// first error.
+    fn run(&mut self, source: &str) -> Result<(), YamlError> {
         let mut parser = Parser::new_from_str(source);
         loop {
             let (event, marker) = parser.next_token().map_err(|e| YamlError {
@@ -429,7 +443,7 @@ impl TreeBuilder {
             })?;
             let span = Span::from_marker(marker);
             match event {
-                Event::StreamEnd => return Ok(self.documents),
+                Event::StreamEnd => return Ok(()),
                 Event::StreamStart | Event::Nothing | Event::DocumentEnd => {}
                 Event::DocumentStart => self.anchors.clear(),
                 Event::Scalar(text, style, anchor, _) => {
@@ -608,6 +622,14 @@ mod tests {
         let docs = parse_documents("a: 1\n---\nb: 2\n").unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1].get("b").unwrap().span.line, 3);
+    }
+
+    #[test]
+    fn documents_before_a_syntax_error_are_kept() {
+        let (docs, error) = parse_documents_before_error("a: 1\n---\nb: [2]]\n---\nc: 3\n");
+        assert_eq!(docs.len(), 1);
+        assert!(docs[0].get("a").is_some());
+        assert_eq!(error.map(|e| e.span.line), Some(3));
     }
 
     #[test]

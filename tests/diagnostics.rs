@@ -154,6 +154,11 @@ const CASES: &[Case] = &[
         points_at: &["]\n"],
     },
     Case {
+        name: "syntax_error_mid_file",
+        path: "syntax_error_mid_file",
+        points_at: &["bogus\n", "]\n"],
+    },
+    Case {
         name: "duplicate_yaml_key",
         path: "duplicate_yaml_key.yaml",
         points_at: &["data.grantType: y\n"],

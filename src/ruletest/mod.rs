@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use crate::compile::{self, compile_files};
-use crate::diag::{Diagnostic, Diagnostics, suggest};
+use crate::diag::{self, Diagnostic, Diagnostics, suggest};
 use crate::engine::{Engine, Options};
 use crate::finding::Finding;
 use crate::rule::ast::FileAst;
@@ -71,6 +71,7 @@ impl Suite {
             Err(e) => e.diagnostics,
         };
         diagnostics.extend(diags.sorted());
+        diag::drop_undefined_names_after_syntax_errors(&mut diagnostics);
         diagnostics.sort_by(|a, b| (&a.file, a.span).cmp(&(&b.file, b.span)));
         diagnostics.dedup();
         Suite {

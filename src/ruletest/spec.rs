@@ -94,10 +94,7 @@ pub fn read_tests(
         .iter()
         .filter(|s| crate::loader::is_test_file(&s.name))
     {
-        let Some(documents) = crate::compile::parse_source(source, diags) else {
-            continue;
-        };
-        for doc in &documents {
+        for doc in &crate::compile::parse_source(source, diags) {
             let entries = doc.as_map().unwrap_or_default();
             diags.unknown_keys(
                 "E204",
