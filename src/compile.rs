@@ -397,7 +397,24 @@ impl<'a> Compiler<'a> {
         match template::parse(&output.value, &mut self.fields, &aliases) {
             Ok((template, uses)) => {
                 for u in uses {
-                    self.check_field(cx, &u.path, output.at(u.offset));
+                    let span = output.at(u.offset);
+                    let special = suggest(&u.path, template::SPECIALS.iter().copied());
+                    match special {
+                        Some(special) if !schema::oauth_paths().any(|p| p == u.path) => {
+                            self.diags.warning(
+                                "W007",
+                                cx.file,
+                                span,
+                                format!(
+                                    "'{{{{{}}}}}' is no property of a finding and no documented \
+                                     field: it renders empty unless events have that field",
+                                    u.path
+                                ),
+                                Some(format!("{{{{{special}}}}}")),
+                            );
+                        }
+                        _ => self.check_field(cx, &u.path, span),
+                    }
                 }
                 Some(template)
             }

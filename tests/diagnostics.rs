@@ -204,6 +204,11 @@ const CASES: &[Case] = &[
         points_at: &["{{data.resourceOwner\"\n"],
     },
     Case {
+        name: "placeholder_typo",
+        path: "placeholder_typo.yaml",
+        points_at: &["cuont}}", "timspan}}"],
+    },
+    Case {
         name: "unknown_top_level_key",
         path: "unknown_top_level_key.yaml",
         points_at: &["sevrity:"],
