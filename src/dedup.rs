@@ -10,7 +10,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use siphasher::sip::SipHasher13;
 
-use crate::prefetch::prefetch;
+use crate::tag_index::TagIndex;
 
 /// A bounded set of recently seen event identities.
 #[derive(Debug)]
@@ -20,9 +20,17 @@ pub struct Dedup {
     /// The sequence number of `order[0]`; identities are numbered in the
     /// order they arrive.
     first: u64,
-    index: Index,
+    /// Where each identity is in `order`, by its low 32 bits of sequence
+    /// number.
+    index: TagIndex,
+    /// Hashes identities for `index`, seeded at random.
+    hasher: foldhash::fast::RandomState,
     capacity: usize,
     evictions: u64,
+    /// Tests crowd all identities onto three tags, so that tags collide
+    /// and probes run long.
+    #[cfg(test)]
+    crowded: bool,
 }
 
 /// Most identities a filter remembers: a slot of the index names an
@@ -41,10 +49,21 @@ impl Dedup {
         Dedup {
             order: VecDeque::new(),
             first: 0,
-            index: Index::default(),
+            index: TagIndex::default(),
+            hasher: foldhash::fast::RandomState::default(),
             capacity: capacity.min(MOST),
             evictions: 0,
+            #[cfg(test)]
+            crowded: false,
         }
+    }
+
+    /// The tag of `key` in the index.
+    fn tag(&self, key: u128) -> u32 {
+        let tag = TagIndex::tag(self.hasher.hash_one(key));
+        #[cfg(test)]
+        let tag = if self.crowded { tag % 3 + 1 } else { tag };
+        tag
     }
 
     /// Records an identity; false when it was already remembered.
@@ -56,7 +75,7 @@ impl Dedup {
     /// touch; call it a few events ahead of [`Dedup::insert_identity`].
     pub fn prefetch(&self, key: u128) {
         if self.capacity > 0 {
-            self.index.prefetch(key);
+            self.index.prefetch(self.tag(key));
         }
     }
 
@@ -71,23 +90,23 @@ impl Dedup {
         }
         if self.order.len() >= self.capacity {
             if let Some(&soon) = self.order.get(EVICTION_LOOKAHEAD) {
-                self.index.prefetch(soon);
+                self.index.prefetch(self.tag(soon));
             }
             if let Some(oldest) = self.order.pop_front() {
-                self.index.remove(oldest, self.first as u32);
+                self.index.remove(self.tag(oldest), self.first as u32);
                 self.first += 1;
                 self.evictions += 1;
             }
         }
         let sequence = self.first + self.order.len() as u64;
-        self.index.insert(key, sequence as u32);
+        self.index.insert(self.tag(key), sequence as u32);
         self.order.push_back(key);
         true
     }
 
     /// Where in `order` the identity `key` is, if it is remembered.
     fn position(&self, key: u128) -> Option<usize> {
-        self.index.positions(key).find_map(|sequence| {
+        self.index.positions(self.tag(key)).find_map(|sequence| {
             let at = sequence.wrapping_sub(self.first as u32) as usize;
             (self.order.get(at) == Some(&key)).then_some(at)
         })
@@ -114,138 +133,6 @@ impl Dedup {
             self.insert_identity((u128::from(high) << 64) | u128::from(low));
         }
         self.evictions = before;
-    }
-}
-
-/// Where the remembered identities are: an open-addressing table with
-/// linear probing, kept at most half full, of 8-byte slots, each a 32-bit
-/// tag hashed from an identity and the low 32 bits of its sequence number.
-/// An identity not in the set (most are) is found absent within a slot or
-/// two, and [`Index::prefetch`] knows where to look before the lookup. The
-/// tag also gives a slot's home, so the table grows and closes gaps
-/// without reading the identities. Tags come from a randomly seeded hash,
-/// so identities chosen to collide cannot make the probes long.
-#[derive(Debug, Default)]
-struct Index {
-    /// `tag << 32 | sequence`; 0 marks a free slot (no tag is 0).
-    slots: Vec<u64>,
-    /// Occupied slots.
-    len: usize,
-    hasher: foldhash::fast::RandomState,
-    /// Tests crowd all identities onto four tags, so that tags collide
-    /// and probes run long.
-    #[cfg(test)]
-    crowded: bool,
-}
-
-impl Index {
-    /// The tag of `key`: never 0, and its low bits are the key's home.
-    fn tag(&self, key: u128) -> u32 {
-        let tag = (self.hasher.hash_one(key) >> 32) as u32;
-        #[cfg(test)]
-        let tag = if self.crowded { tag % 4 } else { tag };
-        tag.max(1)
-    }
-
-    /// The slot where the probe for a tag starts.
-    fn home(&self, tag: u32) -> usize {
-        tag as usize & (self.slots.len() - 1)
-    }
-
-    fn prefetch(&self, key: u128) {
-        if !self.slots.is_empty() {
-            prefetch(&self.slots[self.home(self.tag(key))]);
-        }
-    }
-
-    /// The sequence numbers of the slots with `key`'s tag, in probe order.
-    fn positions(&self, key: u128) -> impl Iterator<Item = u32> + '_ {
-        let tag = self.tag(key);
-        let mask = self.slots.len().wrapping_sub(1);
-        let mut slot = if self.slots.is_empty() {
-            None
-        } else {
-            Some(self.home(tag))
-        };
-        std::iter::from_fn(move || {
-            loop {
-                let at = slot?;
-                let held = self.slots[at];
-                if held == 0 {
-                    slot = None;
-                    return None;
-                }
-                slot = Some((at + 1) & mask);
-                if (held >> 32) as u32 == tag {
-                    return Some(held as u32);
-                }
-            }
-        })
-    }
-
-    /// Adds an identity that is not in the set, numbered `sequence`.
-    fn insert(&mut self, key: u128, sequence: u32) {
-        if (self.len + 1) * 2 > self.slots.len() {
-            self.grow();
-        }
-        let held = u64::from(self.tag(key)) << 32 | u64::from(sequence);
-        self.place(held);
-        self.len += 1;
-    }
-
-    /// Puts an occupied slot's value in the first free slot from its home.
-    fn place(&mut self, held: u64) {
-        let mask = self.slots.len() - 1;
-        let mut slot = self.home((held >> 32) as u32);
-        while self.slots[slot] != 0 {
-            slot = (slot + 1) & mask;
-        }
-        self.slots[slot] = held;
-    }
-
-    /// Removes the identity `key` numbered `sequence`, moving back the
-    /// slots probed past its own (there are no tombstones, so probes stay
-    /// short however often identities go).
-    fn remove(&mut self, key: u128, sequence: u32) {
-        if self.slots.is_empty() {
-            return;
-        }
-        let mask = self.slots.len() - 1;
-        let wanted = u64::from(self.tag(key)) << 32 | u64::from(sequence);
-        let mut hole = self.home(self.tag(key));
-        loop {
-            match self.slots[hole] {
-                0 => return,
-                held if held == wanted => break,
-                _ => hole = (hole + 1) & mask,
-            }
-        }
-        self.len -= 1;
-        let mut next = hole;
-        loop {
-            next = (next + 1) & mask;
-            let moving = self.slots[next];
-            if moving == 0 {
-                break;
-            }
-            // A slot may fill the hole when its probe starts no later than
-            // the hole (cyclically): it is then still found from its home.
-            let home = self.home((moving >> 32) as u32);
-            if next.wrapping_sub(home) & mask >= next.wrapping_sub(hole) & mask {
-                self.slots[hole] = moving;
-                hole = next;
-            }
-        }
-        self.slots[hole] = 0;
-    }
-
-    /// Doubles the table (64 slots at first).
-    fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.slots, vec![0; size]);
-        for held in old.into_iter().filter(|&held| held != 0) {
-            self.place(held);
-        }
     }
 }
 
@@ -304,7 +191,7 @@ mod tests {
             .flat_map(|c| [(c, false), (c, true)])
         {
             let mut dedup = Dedup::new(capacity);
-            dedup.index.crowded = crowded;
+            dedup.crowded = crowded;
             let mut model = Model {
                 seen: Default::default(),
                 order: VecDeque::new(),
@@ -322,7 +209,7 @@ mod tests {
                     model.insert(key),
                     "capacity {capacity}, crowded {crowded}, step {step}, key {key}"
                 );
-                assert_eq!(dedup.index.len, model.seen.len());
+                assert_eq!(dedup.index.len(), model.seen.len());
             }
             assert_eq!(dedup.evictions(), model.evictions);
             assert_eq!(dedup.order, model.order);

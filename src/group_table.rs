@@ -1,30 +1,14 @@
 //! The groups of one correlation rule, found by fingerprint.
 //!
-//! Groups live in a dense list; an open-addressing index (linear probing,
-//! at most half full) maps fingerprints to positions in it. Each index
-//! slot holds 32 bits of the fingerprint and the position, eight slots to a
-//! cache line, so a lookup reads one line of the index and the group
+//! Groups live in a dense list, indexed by a [`TagIndex`] of their
+//! fingerprints: a lookup reads one line of the index and the group
 //! itself. Where both are depends on the fingerprint alone, which lets the
 //! engine ask for them ahead of use ([`GroupTable::prefetch_slot`], then
 //! [`GroupTable::prefetch_group`]) while it works on earlier events.
 
 use crate::prefetch::prefetch;
+use crate::tag_index::TagIndex;
 use crate::window::{Fingerprint, Group, GroupKey};
-
-/// A slot of the index: `position` is `EMPTY` for a free slot.
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    /// Bits 32 to 63 of the fingerprint, to skip most other groups
-    /// without reading them.
-    tag: u32,
-    position: u32,
-}
-
-const EMPTY: u32 = u32::MAX;
-const FREE: Slot = Slot {
-    tag: 0,
-    position: EMPTY,
-};
 
 /// One group with its key and fingerprint (in this order, so that the
 /// fingerprint compared and the state updated are at its two ends).
@@ -40,7 +24,7 @@ struct Entry {
 /// 32 bits: a table holds at most [`GroupTable::MOST`] groups.
 #[derive(Debug, Clone, Default)]
 pub struct GroupTable {
-    slots: Vec<Slot>,
+    index: TagIndex,
     entries: Vec<Entry>,
 }
 
@@ -83,16 +67,18 @@ impl GroupTable {
             key,
             group,
         };
-        if let Some(position) = self.position(fingerprint) {
-            self.entries[position] = entry;
-            return &mut self.entries[position].group;
-        }
-        if (self.entries.len() + 1) * 2 > self.slots.len() {
-            self.rebuild_index((self.slots.len() * 2).max(16));
-        }
-        let position = self.entries.len();
-        self.entries.push(entry);
-        self.place(fingerprint, position);
+        let position = match self.position(fingerprint) {
+            Some(position) => {
+                self.entries[position] = entry;
+                position
+            }
+            None => {
+                let position = self.entries.len();
+                self.entries.push(entry);
+                self.index.insert(tag_of(fingerprint), position as u32);
+                position
+            }
+        };
         &mut self.entries[position].group
     }
 
@@ -101,22 +87,24 @@ impl GroupTable {
         let before = self.entries.len();
         self.entries.retain(|e| keep(&e.key, &e.group));
         if self.entries.len() != before {
-            self.rebuild_index(self.slots.len());
+            self.index.clear();
+            for (position, entry) in self.entries.iter().enumerate() {
+                self.index
+                    .insert(tag_of(entry.fingerprint), position as u32);
+            }
         }
     }
 
     /// Asks the processor to fetch the index line where the lookup of
     /// `fingerprint` starts.
     pub fn prefetch_slot(&self, fingerprint: Fingerprint) {
-        if !self.slots.is_empty() {
-            prefetch(&self.slots[self.home(fingerprint)]);
-        }
+        self.index.prefetch(tag_of(fingerprint));
     }
 
     /// Asks the processor to fetch the group with `fingerprint`, if any
     /// (reading the index: best after [`GroupTable::prefetch_slot`]).
     pub fn prefetch_group(&self, fingerprint: Fingerprint) {
-        if let Some(entry) = self.probe_by_tag(fingerprint) {
+        if let Some(entry) = self.first_with_tag(fingerprint) {
             // An entry spans two cache lines at most: the lookup reads the
             // fingerprint at its start, the update the state further on.
             prefetch(entry);
@@ -128,92 +116,32 @@ impl GroupTable {
     /// `fingerprint` holds (reading the group: best after
     /// [`GroupTable::prefetch_group`]).
     pub fn prefetch_state(&self, fingerprint: Fingerprint) {
-        if let Some(entry) = self.probe_by_tag(fingerprint) {
+        if let Some(entry) = self.first_with_tag(fingerprint) {
             entry.group.state.prefetch();
         }
     }
 
-    /// The group whose fingerprint shares 32 bits with `fingerprint`,
+    /// The first group whose fingerprint has the tag of `fingerprint`,
     /// found without reading any other group: most likely the group with
     /// that fingerprint, if any.
-    fn probe_by_tag(&self, fingerprint: Fingerprint) -> Option<&Entry> {
-        let slot = self.probe(fingerprint, |_| true).ok()?;
-        self.entries.get(self.slots[slot].position as usize)
-    }
-
-    /// Walks the index from where the lookup of `fingerprint` starts: the
-    /// first slot with its tag whose entry `confirm` accepts, or else the
-    /// free slot where the walk ended.
-    fn probe(
-        &self,
-        fingerprint: Fingerprint,
-        confirm: impl Fn(&Entry) -> bool,
-    ) -> Result<usize, usize> {
-        if self.slots.is_empty() {
-            return Err(0);
-        }
-        let tag = tag_of(fingerprint);
-        let mask = self.slots.len() - 1;
-        let mut index = self.home(fingerprint);
-        loop {
-            let slot = self.slots[index];
-            if slot.position == EMPTY {
-                return Err(index);
-            }
-            if slot.tag == tag && confirm(&self.entries[slot.position as usize]) {
-                return Ok(index);
-            }
-            index = (index + 1) & mask;
-        }
-    }
-
-    /// The slot where the lookup of `fingerprint` starts.
-    fn home(&self, fingerprint: Fingerprint) -> usize {
-        // Fingerprints are hashes seeded per process: their bits are
-        // already uniform.
-        (fingerprint.bits() as usize) & (self.slots.len() - 1)
+    fn first_with_tag(&self, fingerprint: Fingerprint) -> Option<&Entry> {
+        let position = self.index.positions(tag_of(fingerprint)).next()?;
+        self.entries.get(position as usize)
     }
 
     /// Where in `entries` the group with `fingerprint` is.
     fn position(&self, fingerprint: Fingerprint) -> Option<usize> {
-        let slot = self.find(fingerprint).ok()?;
-        Some(self.slots[slot].position as usize)
-    }
-
-    /// The slot of the group with `fingerprint`, or the free slot where the
-    /// lookup ended.
-    fn find(&self, fingerprint: Fingerprint) -> Result<usize, usize> {
-        self.probe(fingerprint, |entry| entry.fingerprint == fingerprint)
-    }
-
-    /// Indexes the entry at `position`.
-    fn place(&mut self, fingerprint: Fingerprint, position: usize) {
-        let Err(index) = self.find(fingerprint) else {
-            return;
-        };
-        self.slots[index] = Slot {
-            tag: tag_of(fingerprint),
-            position: position as u32,
-        };
-    }
-
-    /// Indexes every entry again, in an index of at least `size` slots (a
-    /// power of two, grown when that would be more than half full).
-    fn rebuild_index(&mut self, size: usize) {
-        let mut size = size.max(16).next_power_of_two();
-        while self.entries.len() * 2 > size {
-            size *= 2;
-        }
-        self.slots.clear();
-        self.slots.resize(size, FREE);
-        for position in 0..self.entries.len() {
-            self.place(self.entries[position].fingerprint, position);
-        }
+        self.index
+            .positions(tag_of(fingerprint))
+            .map(|position| position as usize)
+            .find(|&position| self.entries[position].fingerprint == fingerprint)
     }
 }
 
+/// The tag of a fingerprint in the index (fingerprints are hashes seeded
+/// per process: their bits are already uniform).
 fn tag_of(fingerprint: Fingerprint) -> u32 {
-    (fingerprint.bits() >> 32) as u32
+    TagIndex::tag(fingerprint.bits())
 }
 
 impl PartialEq for GroupTable {
@@ -222,8 +150,8 @@ impl PartialEq for GroupTable {
         self.len() == other.len()
             && self.entries.iter().all(|e| {
                 other
-                    .find(e.fingerprint)
-                    .is_ok_and(|slot| other.entries[other.slots[slot].position as usize] == *e)
+                    .position(e.fingerprint)
+                    .is_some_and(|position| other.entries[position] == *e)
             })
     }
 }
@@ -235,7 +163,7 @@ impl FromIterator<(GroupKey, Group)> for GroupTable {
         let mut table = GroupTable::default();
         let expected = groups.size_hint().0;
         table.entries.reserve_exact(expected);
-        table.rebuild_index(expected * 2);
+        table.index.reserve(expected);
         for (key, group) in groups {
             table.insert(Fingerprint::of(key.packed()), key, group);
         }

@@ -70,6 +70,7 @@ pub mod server;
 pub mod simulate;
 pub mod state;
 pub mod stream;
+mod tag_index;
 pub mod time;
 pub mod window;
 pub mod yaml;
